@@ -1,0 +1,1 @@
+"""Bundled procedures (loaded by benchctl as the package ``benchctl_procedures``)."""

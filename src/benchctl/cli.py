@@ -1,0 +1,143 @@
+"""The one command-line entry. Thin: parse, then call into the modules that do the work.
+
+Imports are deferred into each command so ``benchctl --help`` starts fast on a bench PC.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+EXIT_OK = 0
+EXIT_RUN_NOT_COMPLETED = 1
+EXIT_ERROR = 2
+
+
+def _add_db(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", metavar="URL", help="database URL (default: the bench file's, "
+                   "then $BENCHCTL_DATABASE_URL, then sqlite:///benchctl.db)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="benchctl",
+        description="Calibration-bench controller: instruments, procedures, records, "
+                    "certificates.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="run the bundled procedures on the simulated bench")
+    _add_db(p)
+    p.add_argument("--out", default="demo-out", help="folder for the database and certificates")
+    p.add_argument("--speed", type=float, default=50.0, help="simulated time factor")
+
+    p = sub.add_parser("sim", help="start the simulators a bench file names")
+    p.add_argument("--bench", default="bench.toml")
+    p.add_argument("--speed", type=float, default=None)
+    p.add_argument("--write-bench", metavar="FILE",
+                   help="write a copy of the bench file with the simulators' real resources")
+    p.add_argument("--duration", type=float, default=None, help=argparse.SUPPRESS)
+
+    p = sub.add_parser("read", help="read one instrument of the bench")
+    p.add_argument("instrument")
+    p.add_argument("--bench", default="bench.toml")
+    p.add_argument("--watch", action="store_true", help="keep reading until Ctrl-C")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--count", type=int, default=None, help=argparse.SUPPRESS)
+
+    operator_help = "tui, terminal, stdio-json, answers:FILE or sim"
+    p = sub.add_parser("run", help="run a procedure")
+    p.add_argument("procedure", help="bundled procedure id (nawi_balance) or a file path")
+    p.add_argument("--bench", default="bench.toml")
+    p.add_argument("--dut", required=True, help="DUT file or asset id")
+    p.add_argument("--operator", default="terminal", help=operator_help)
+    p.add_argument("--mode", choices=("verify", "calibrate"), default="verify")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--speed", type=float, default=None)
+    _add_db(p)
+    p.add_argument("--json", action="store_true", help="print the run as one JSON object")
+
+    p = sub.add_parser("resume", help="continue an aborted or interrupted run")
+    p.add_argument("run_id", type=int)
+    p.add_argument("--operator", default="terminal", help=operator_help)
+    p.add_argument("--bench", default=None, help="bench file (default: the one the run used)")
+    p.add_argument("--speed", type=float, default=None)
+    _add_db(p)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("runs", help="list or show runs")
+    runs_sub = p.add_subparsers(dest="runs_command", metavar="list|show")
+    q = runs_sub.add_parser("list")
+    q.add_argument("--limit", type=int, default=50)
+    _add_db(q)
+    q.add_argument("--json", action="store_true")
+    q = runs_sub.add_parser("show")
+    q.add_argument("run_id", type=int)
+    _add_db(q)
+    q.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("report", help="write a run's certificate or data")
+    p.add_argument("run_id", type=int)
+    p.add_argument("--format", choices=("html",), default="html")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--lang", choices=("vi", "en"), default=None)
+    _add_db(p)
+
+    p = sub.add_parser("db", help="database maintenance")
+    db_sub = p.add_subparsers(dest="db_command", metavar="upgrade")
+    q = db_sub.add_parser("upgrade", help="bring the schema to the newest version")
+    _add_db(q)
+
+    p = sub.add_parser("audit", help="audit trail")
+    audit_sub = p.add_subparsers(dest="audit_command", metavar="verify")
+    q = audit_sub.add_parser("verify", help="check the hash chain of the audit trail")
+    _add_db(q)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return EXIT_ERROR
+    from .errors import BenchctlError
+
+    try:
+        from . import commands
+
+        handler = getattr(commands, "cmd_" + args.command)
+        return int(handler(args))
+    except BenchctlError as exc:
+        _print_error(str(exc), exc.detail)
+        if args.debug:
+            raise
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("benchctl: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug or os.environ.get("BENCHCTL_DEBUG"):
+            raise
+        _print_error(f"unexpected {type(exc).__name__}: {exc}",
+                     "this is a bug in benchctl; run again with --debug for the traceback")
+        return EXIT_ERROR
+
+
+def _print_error(message: str, detail: str | None) -> None:
+    print(f"benchctl: error: {message}", file=sys.stderr)
+    if detail:
+        for line in detail.splitlines():
+            print(f"  {line}", file=sys.stderr)
+
+
+def print_json(obj: Any) -> None:
+    print(json.dumps(obj, ensure_ascii=False, default=str))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

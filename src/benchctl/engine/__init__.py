@@ -1,0 +1,1 @@
+"""The procedure runner: run context, operator channels, clock, pause/resume/abort."""

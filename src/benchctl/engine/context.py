@@ -1,0 +1,257 @@
+"""The run context: everything a procedure may touch, and nothing about I/O details.
+
+A procedure asks for a point by its stable key; the context either returns the value already
+committed (on resume) or measures it, commits the reading and the point in one transaction the
+moment it is taken, and only then lets the procedure go on. So a run interrupted anywhere
+resumes at the next point with nothing lost and nothing taken twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import i18n
+from ..errors import InstrumentError, OperatorAbort, RunAborted
+from ..instruments import Ambient, Reading
+from ..operator import OperatorAnswer, OperatorRequest
+from .clock import RunClock
+from .handles import InstrumentHandle, RetryPolicy
+from .operators import OperatorChannel
+from .states import RunState, StateMachine
+
+Measure = Callable[[], Awaitable[tuple[dict[str, Any], list[Reading]]]]
+Listener = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class RunInfo:
+    run_id: int
+    procedure_id: str
+    mode: str
+    params: dict[str, Any]
+    locale: str
+    dut: Any
+    references: dict[str, Any] = field(default_factory=dict)
+
+
+class RunContext:
+    def __init__(self, info: RunInfo, *, clock: RunClock, operator: OperatorChannel,
+                 instruments: dict[str, InstrumentHandle | None], store: Any,
+                 done: dict[str, dict[str, Any]], state: StateMachine,
+                 listeners: list[Listener] | None = None, retry: RetryPolicy | None = None,
+                 ) -> None:
+        self.info = info
+        self.run_id = info.run_id
+        self.mode = info.mode
+        self.params = info.params
+        self.locale = info.locale
+        self.dut = info.dut
+        self.references = info.references
+        self.clock = clock
+        self.operator = operator
+        self.instruments = instruments
+        self.store = store
+        self.done = dict(done)
+        self.state = state
+        self.listeners = listeners or []
+        self.retry = retry or RetryPolicy()
+        self.environment: dict[str, Any] = {}
+        self.results: list[dict[str, Any]] | None = None
+        self.verdict: str | None = None
+        self.current_step: tuple[int, str] = (0, "")
+        self.current_point: str = ""
+        self._abort = asyncio.Event()
+        self._resume = asyncio.Event()
+        self._resume.set()
+        self._seq = len(done)
+
+    # -- messages and events -------------------------------------------------------------
+
+    def t(self, message_id: str, **params: Any) -> str:
+        return i18n.bilingual(message_id, self.locale, **params)
+
+    async def emit(self, event: dict[str, Any]) -> None:
+        event = {"run_id": self.run_id, "elapsed_s": round(self.clock.real_elapsed(), 3),
+                 **event}
+        for listener in self.listeners:
+            listener(event)
+        await self.operator.event(event)
+
+    async def step(self, number: int, message_id: str) -> None:
+        self.current_step = (number, message_id)
+        await self.emit({"event": "step", "step": number, "id": message_id,
+                         "title": i18n.t(message_id, self.locale)})
+
+    async def waiting(self, what: str) -> None:
+        await self.emit({"event": "waiting", "key": self.current_point, "for": what})
+
+    # -- control -----------------------------------------------------------------------
+
+    def request_abort(self) -> None:
+        self._abort.set()
+        self._resume.set()
+
+    def request_pause(self) -> None:
+        if self.state.state == RunState.RUNNING:
+            self.state.to(RunState.PAUSED)
+            self._resume.clear()
+
+    def request_resume(self) -> None:
+        if self.state.state == RunState.PAUSED:
+            self.state.to(RunState.RUNNING)
+        self._resume.set()
+
+    async def checkpoint(self) -> None:
+        """Between points: honour a pending pause or abort."""
+        if not self._resume.is_set():
+            await self._persist_state(RunState.PAUSED, "paused by request")
+            await self.emit({"event": "state", "state": "paused"})
+            await self._resume.wait()
+            if not self._abort.is_set():
+                await self._persist_state(RunState.RUNNING, None)
+                await self.emit({"event": "state", "state": "running"})
+        if self._abort.is_set():
+            raise RunAborted("run aborted on request")
+
+    async def _persist_state(self, state: RunState, message: str | None) -> None:
+        await asyncio.to_thread(self.store.set_state, self.run_id, state, message)
+
+    # -- the operator --------------------------------------------------------------------
+
+    async def ask(self, request: OperatorRequest) -> OperatorAnswer:
+        await self.emit({"event": "waiting", "key": request.key, "for": "operator",
+                         "kind": request.kind})
+        try:
+            answer = await self.operator.ask(request)
+        except OperatorAbort as exc:
+            raise RunAborted(str(exc)) from None
+        if answer.abort:
+            raise RunAborted(f"the operator aborted at {request.key}")
+        return answer
+
+    async def instruct(self, key: str, text: str, action: dict[str, Any] | None = None) -> None:
+        await self.ask(OperatorRequest(kind="instruction", key=key, text=text, action=action))
+
+    # -- instruments -------------------------------------------------------------------
+
+    def instrument(self, slot: str) -> InstrumentHandle:
+        handle = self.instruments.get(slot)
+        if handle is None:
+            raise KeyError(f"the bench has no instrument for '{slot}'")
+        return handle
+
+    def has(self, slot: str) -> bool:
+        return self.instruments.get(slot) is not None
+
+    async def call(self, slot: str, method: str, *args: Any) -> Any:
+        handle = self.instrument(slot)
+        fn = getattr(handle.instrument, method)
+        if hasattr(handle.instrument, "point_key"):
+            handle.instrument.point_key = self.current_point  # manual instruments name the point
+
+        def note(exc: InstrumentError, attempt: int) -> None:
+            for listener in self.listeners:
+                listener({"event": "retry", "key": self.current_point, "instrument": handle.name,
+                          "attempt": attempt, "error": str(exc)})
+
+        await self.waiting(f"{handle.name}.{method}")
+        result = await handle.call(fn, *args, retry=self.retry, on_retry=note)
+        if isinstance(result, Reading | Ambient):
+            result = _named(result, handle.name)
+        return result
+
+    # -- points --------------------------------------------------------------------------
+
+    def is_done(self, key: str) -> bool:
+        return key in self.done
+
+    async def point(self, key: str, measure: Measure) -> dict[str, Any]:
+        """The value of point ``key``: from the record if already taken, else measured now."""
+        if key in self.done:
+            return self.done[key]
+        await self.checkpoint()
+        self.current_point = key
+        await self.emit({"event": "point_started", "key": key})
+        while True:
+            try:
+                data, readings = await measure()
+                break
+            except InstrumentError as exc:
+                await self._instrument_fault(key, exc)
+        roles = {h.name: slot for slot, h in self.instruments.items() if h is not None}
+        await asyncio.to_thread(self.store.record_point, self.run_id, key, data, readings, roles)
+        self._seq += 1
+        self.done[key] = data
+        await self.emit({"event": "point", "key": key, "seq": self._seq, "data": data})
+        return data
+
+    async def _instrument_fault(self, key: str, exc: InstrumentError) -> None:
+        """Pause the run with a clear message; the operator chooses retry or abort."""
+        message = str(exc)
+        self.state.to(RunState.PAUSED)
+        await self._persist_state(RunState.PAUSED, message)
+        await self.emit({"event": "paused", "key": key, "reason": message})
+        instrument = exc.resource
+        answer = await self.operator.ask(OperatorRequest(
+            kind="choice", key=key,
+            text=self.t("instrument_fault", instrument=instrument, error=message),
+            options=("retry", "abort"),
+            action={"type": "instrument_fault", "resource": exc.resource, "error": message}))
+        if answer.abort or answer.value != "retry":
+            self.state.to(RunState.RUNNING)  # back, so the runner can go through ABORTING
+            raise RunAborted(f"aborted after instrument fault at {key}: {message}")
+        self.state.to(RunState.RUNNING)
+        await self._persist_state(RunState.RUNNING, None)
+        await self.emit({"event": "state", "state": "running", "key": key})
+
+    # -- environment and results -------------------------------------------------------
+
+    async def record_ambient(self, label: str, slot: str = "environment") -> dict[str, Any]:
+        key = f"ambient.{label}"
+
+        async def measure() -> tuple[dict[str, Any], list[Reading]]:
+            amb: Ambient = await self.call(slot, "read_ambient")
+            data = {"test": "ambient", "label": label, "temperature_c": amb.temperature_c,
+                    "humidity_pct": amb.humidity_pct, "pressure_hpa": amb.pressure_hpa,
+                    "at": amb.timestamp.isoformat()}
+            readings = []
+            for value, unit in ((amb.temperature_c, "degC"), (amb.humidity_pct, "percent"),
+                                (amb.pressure_hpa, "hPa")):
+                if value is not None:
+                    readings.append(Reading(value, unit, True, amb.timestamp, amb.raw,
+                                            amb.instrument))
+            return data, readings
+
+        if not self.has(slot):
+            data = {"test": "ambient", "label": label, "measured": False}
+            await self.emit({"event": "warning", "message": "no environment monitor on this "
+                             "bench: ambient conditions not recorded"})
+            self.environment[label] = data
+            return data
+        data = await self.point(key, measure)
+        self.environment[label] = data
+        await asyncio.to_thread(self.store.set_environment, self.run_id, label, data)
+        return data
+
+    def set_results(self, results: list[dict[str, Any]], verdict: str | None) -> None:
+        self.results = results
+        self.verdict = verdict
+
+
+def _named(value: Any, name: str) -> Any:
+    if getattr(value, "instrument", "") == name:
+        return value
+    if isinstance(value, Reading):
+        return value.with_instrument(name)
+    if isinstance(value, Ambient):
+        return Ambient(value.temperature_c, value.humidity_pct, value.pressure_hpa,
+                       value.timestamp, value.raw, name)
+    return value
+
+
+def utc_iso(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).isoformat()

@@ -1,0 +1,139 @@
+"""Open the bench's instruments and give each one its own worker thread.
+
+Drivers block; the engine is asyncio. One thread per instrument serialises access to it and
+keeps a dead instrument from freezing the others (or the TUI).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import functools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from .. import library
+from ..config import BenchConfig, InstrumentConfig, validate_options
+from ..errors import BenchctlError, InstrumentError
+from ..instruments import Instrument
+from ..operator import OperatorPort
+
+T = TypeVar("T")
+
+
+@dataclass
+class RetryPolicy:
+    """Bounded retries with backoff for transient faults (timeouts, garbled replies)."""
+
+    attempts: int = 3
+    backoff_s: float = 0.2
+
+
+class InstrumentHandle:
+    def __init__(self, config: InstrumentConfig, role: str, instrument: Instrument) -> None:
+        self.config = config
+        self.name = config.name
+        self.role = role
+        self.instrument = instrument
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=f"instrument-{config.name}")
+
+    async def call(self, fn: Callable[..., T], *args: Any, retry: RetryPolicy | None = None,
+                   on_retry: Callable[[InstrumentError, int], None] | None = None) -> T:
+        """Run a blocking driver call in this instrument's thread, retrying transient faults."""
+        loop = asyncio.get_running_loop()
+        attempts = retry.attempts if retry else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
+            except InstrumentError as exc:
+                if not exc.transient or attempt == attempts:
+                    raise
+                if on_retry:
+                    on_retry(exc, attempt)
+                assert retry is not None
+                await asyncio.sleep(retry.backoff_s * attempt)
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        # Closing must never hide the run's own outcome.
+        with contextlib.suppress(Exception):
+            self._executor.submit(self.instrument.close).result(timeout=5)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def driver_module(config: InstrumentConfig) -> Any:
+    return library.load("drivers", config.driver)
+
+
+def open_instrument(bench: BenchConfig, config: InstrumentConfig,
+                    operator: OperatorPort | None, *, connect_timeout: float = 10.0,
+                    ) -> InstrumentHandle:
+    module = driver_module(config)
+    role = getattr(module, "ROLE", None)
+    if role is None or not hasattr(module, "connect"):
+        raise BenchctlError(f"driver {config.driver!r} has no ROLE and connect(); "
+                            "see docs/extending.md")
+    options = validate_options(str(bench.path), config.name, config.options,
+                               getattr(module, "OPTIONS", {}))
+    deadline = time.monotonic() + connect_timeout
+    last: InstrumentError | None = None
+    while True:
+        try:
+            instrument = module.connect(config.name, config.resource, options, operator=operator)
+            break
+        except InstrumentError as exc:
+            last = exc
+            if not exc.transient or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    del last
+    return InstrumentHandle(config, role, instrument)
+
+
+def open_bench(bench: BenchConfig, operator: OperatorPort | None,
+               names: list[str] | None = None) -> dict[str, InstrumentHandle]:
+    handles: dict[str, InstrumentHandle] = {}
+    try:
+        for name, cfg in bench.instruments.items():
+            if names is not None and name not in names:
+                continue
+            handles[name] = open_instrument(bench, cfg, operator)
+    except BaseException:
+        for h in handles.values():
+            h.close()
+        raise
+    return handles
+
+
+def assign_slots(bench: BenchConfig, slots: dict[str, dict[str, Any]]
+                 ) -> dict[str, str | None]:
+    """Procedure instrument slots -> bench instrument names, by role.
+
+    A slot ``{"role": "balance", "dut": True}`` takes the one instrument whose driver plays
+    that role; when two do, the one marked ``role = "dut"`` (or ``"reference"``) in bench.toml.
+    """
+    roles = {name: getattr(driver_module(cfg), "ROLE", None)
+             for name, cfg in bench.instruments.items()}
+    out: dict[str, str | None] = {}
+    for slot, req in slots.items():
+        candidates = [n for n, r in roles.items() if r == req["role"]]
+        if len(candidates) > 1:
+            want = "dut" if req.get("dut") else "reference"
+            marked = [n for n in candidates if bench.instruments[n].role == want]
+            candidates = marked if len(marked) == 1 else candidates
+        if len(candidates) > 1:
+            raise BenchctlError(
+                f"{bench.path}: instruments {', '.join(candidates)} all play role "
+                f"{req['role']!r}; mark the one for '{slot}' with role = \"dut\" or \"reference\"")
+        if not candidates:
+            if req.get("optional"):
+                out[slot] = None
+                continue
+            raise BenchctlError(f"{bench.path}: the procedure needs an instrument with role "
+                                f"{req['role']!r} for '{slot}', and the bench has none")
+        out[slot] = candidates[0]
+    return out

@@ -1,0 +1,1 @@
+"""Certificates and exports, read from the store."""

@@ -1,0 +1,1031 @@
+"""What the engine, the command line and the reports ask of the records.
+
+Plain functions taking a :class:`~sqlalchemy.orm.Session`; the caller decides the unit of work
+(``with db.session() as s: ...`` commits on success). Nothing here commits.
+
+Rules kept here, whoever calls:
+
+- Every change of the register, of a run's state and every recorded point appends an event to
+  the hash-chained audit log (:func:`append_audit`, :func:`verify_audit`).
+- A point key is recorded once per run; a second attempt raises :class:`StoreError`.
+- A run changes state only along :data:`RUN_TRANSITIONS`, and only the process that owns it
+  (host, pid) records points into it; resuming a run whose owner is still alive is refused.
+- JSON fields are stored as JSON: dates and datetimes become ISO strings, bytes hex, tuples
+  lists; NaN and infinities are refused (PostgreSQL's json type has no such tokens).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import numbers
+import os
+import socket
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Select, func, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from benchctl.errors import StoreError
+from benchctl.store.models import (
+    RUN_MODES,
+    RUN_STATES,
+    Asset,
+    AuditEvent,
+    CertifiedWeight,
+    Point,
+    ProcedureVersion,
+    Reading,
+    ReferenceCertificate,
+    Result,
+    Run,
+    RunReference,
+    utcnow,
+)
+
+if TYPE_CHECKING:
+    from benchctl import instruments
+
+__all__ = [
+    "ASSET_FIELDS",
+    "GENESIS_HASH",
+    "RECORDING_STATES",
+    "RUN_TRANSITIONS",
+    "SYSTEM_ACTOR",
+    "TERMINAL_STATES",
+    "add_certificate",
+    "append_audit",
+    "claim_run",
+    "completed_points",
+    "create_run",
+    "current_certificate",
+    "find_certificate",
+    "get_asset",
+    "get_certificate",
+    "get_run",
+    "latest_results",
+    "list_runs",
+    "readings_of",
+    "record_point",
+    "register_procedure",
+    "run_owner_alive",
+    "save_results",
+    "set_environment",
+    "set_run_state",
+    "upsert_asset",
+    "verify_audit",
+]
+
+#: prev_hash of the first audit event.
+GENESIS_HASH = "0" * 64
+#: Actor of events no person caused.
+SYSTEM_ACTOR = "benchctl"
+#: pg_advisory_xact_lock key serialising audit appends across benches ("bnchaudt").
+AUDIT_LOCK_KEY = 0x626E636861756474
+
+#: Legal run state changes (the engine has its own, stricter, machine; this one guards the
+#: records). ``running -> running`` is the resume of a run whose process died (crash, power
+#: loss); ``aborted``/``failed -> running`` is ``benchctl resume``.
+RUN_TRANSITIONS: Mapping[str, frozenset[str]] = {
+    "idle": frozenset({"running"}),
+    "running": frozenset({"paused", "aborting", "completed", "failed", "running"}),
+    "paused": frozenset({"running", "aborting", "failed"}),
+    "aborting": frozenset({"aborted", "failed"}),  # failed: the abort itself went wrong
+    "aborted": frozenset({"running"}),
+    "failed": frozenset({"running"}),
+    "completed": frozenset(),
+}
+#: States that end a run (ended_at is set); aborted and failed runs may be resumed.
+TERMINAL_STATES: frozenset[str] = frozenset({"aborted", "completed", "failed"})
+#: States in which points may be recorded (a point in flight when pause or abort is asked
+#: still lands).
+RECORDING_STATES: frozenset[str] = frozenset({"running", "paused", "aborting"})
+
+#: Fields of the asset register that upsert_asset accepts.
+ASSET_FIELDS: tuple[str, ...] = (
+    "kind",
+    "maker",
+    "model",
+    "serial",
+    "customer",
+    "owner",
+    "unit",
+    "range_min",
+    "range_max",
+    "resolution",
+    "accuracy_class",
+    "params",
+)
+
+
+# --------------------------------------------------------------------------------------------
+# JSON and hashing
+
+
+def _json_default(o: object) -> object:
+    if isinstance(o, dt.datetime):
+        if o.tzinfo is None:
+            raise TypeError(f"naive datetime {o.isoformat()}")
+        return o.astimezone(dt.UTC).isoformat()
+    if isinstance(o, dt.date):
+        return o.isoformat()
+    if isinstance(o, bytes | bytearray | memoryview):
+        return bytes(o).hex()
+    if isinstance(o, set | frozenset):
+        return sorted(o, key=repr)
+    if type(o).__module__ == "numpy" and callable(getattr(o, "item", None)):
+        return o.item()  # type: ignore[attr-defined]
+    if isinstance(o, numbers.Integral):
+        return int(o)
+    if isinstance(o, numbers.Real):
+        return float(o)
+    raise TypeError(f"{type(o).__name__} is not JSON serialisable")
+
+
+def _to_json(value: Any, what: str = "value") -> Any:
+    """A plain-JSON copy of ``value`` (what will come back from the database)."""
+    try:
+        return json.loads(json.dumps(value, default=_json_default, allow_nan=False))
+    except (TypeError, ValueError) as e:
+        raise StoreError(f"cannot store {what} as JSON: {e}") from e
+
+
+def _canonical(value: Any) -> bytes:
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def _iso(at: dt.datetime) -> str:
+    return at.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+def _event_hash(
+    id: int,
+    at: dt.datetime,
+    actor: str,
+    action: str,
+    entity: str,
+    entity_id: str,
+    before: Any,
+    after: Any,
+    prev_hash: str,
+) -> str:
+    payload = {
+        "id": id,
+        "at": _iso(at),
+        "actor": actor,
+        "action": action,
+        "entity": entity,
+        "entity_id": entity_id,
+        "before": before,
+        "after": after,
+        "prev_hash": prev_hash,
+    }
+    return hashlib.sha256(_canonical(payload)).hexdigest()
+
+
+# --------------------------------------------------------------------------------------------
+# Audit log
+
+
+def _lock_audit(s: Session) -> None:
+    """Serialise audit appends, and the reads and writes that precede them, across processes.
+
+    Every writing function here takes it first, so a check-then-write (a duplicate point key, a
+    state transition, a certificate already registered) cannot race with another bench.
+
+    PostgreSQL: a transaction-scoped advisory lock. SQLite: take the database write lock now (a
+    no-op UPDATE), so the last event read next is the last one committed.
+    """
+    dialect = s.get_bind().dialect.name
+    if dialect == "postgresql":
+        s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK_KEY})
+    elif dialect == "sqlite":
+        s.execute(text("UPDATE audit_events SET id = id WHERE 0 = 1"))
+    else:  # pragma: no cover - other back ends: lock the newest row
+        s.execute(select(AuditEvent.id).order_by(AuditEvent.id.desc()).limit(1).with_for_update())
+
+
+def append_audit(
+    s: Session,
+    actor: str,
+    action: str,
+    entity: str,
+    entity_id: str,
+    before: Any,
+    after: Any,
+) -> AuditEvent:
+    """Append one event to the hash-chained audit log, in the caller's transaction."""
+    _lock_audit(s)
+    last = s.execute(
+        select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+    ).first()
+    new_id = last.id + 1 if last is not None else 1
+    prev_hash = last.hash if last is not None else GENESIS_HASH
+    before_j = _to_json(before, f"audit {action} before")
+    after_j = _to_json(after, f"audit {action} after")
+    at = utcnow()
+    event = AuditEvent(
+        id=new_id,
+        at=at,
+        actor=actor,
+        action=action,
+        entity=entity,
+        entity_id=str(entity_id),
+        before=before_j,
+        after=after_j,
+        prev_hash=prev_hash,
+        hash=_event_hash(
+            new_id, at, actor, action, entity, str(entity_id), before_j, after_j, prev_hash
+        ),
+    )
+    s.add(event)
+    s.flush()
+    return event
+
+
+def verify_audit(s: Session) -> tuple[bool, str | None]:
+    """Recompute the chain. ``(True, None)`` when intact, else ``(False, why)`` where ``why``
+    starts with ``"event <id>: "`` naming the first broken event: altered (content does not
+    match its hash), deleted (a gap in the ids), inserted (the next event links past it) or
+    chain broken (prev_hash mismatch)."""
+    stmt = select(
+        AuditEvent.id,
+        AuditEvent.at,
+        AuditEvent.actor,
+        AuditEvent.action,
+        AuditEvent.entity,
+        AuditEvent.entity_id,
+        AuditEvent.before,
+        AuditEvent.after,
+        AuditEvent.prev_hash,
+        AuditEvent.hash,
+    ).order_by(AuditEvent.id)
+    prev_id = 0
+    prev_hash = GENESIS_HASH
+    prev_prev_hash: str | None = None
+    for row in s.execute(stmt.execution_options(yield_per=1000)):
+        expected = prev_id + 1
+        if row.id != expected:
+            return False, (
+                f"event {expected}: deleted (ids jump from {prev_id} to {row.id}; "
+                f"or event {row.id} was inserted)"
+            )
+        if row.prev_hash != prev_hash:
+            if prev_prev_hash is not None and row.prev_hash == prev_prev_hash:
+                return False, (
+                    f"event {prev_id}: inserted (event {row.id} links to event {prev_id - 1}, "
+                    f"not to it)"
+                )
+            linked = f"event {prev_id}" if prev_id else "the start of the log"
+            return False, (
+                f"event {row.id}: chain broken (its prev_hash is not the hash of {linked}: "
+                f"an event was altered, inserted or deleted before it)"
+            )
+        computed = _event_hash(
+            row.id,
+            row.at,
+            row.actor,
+            row.action,
+            row.entity,
+            row.entity_id,
+            row.before,
+            row.after,
+            row.prev_hash,
+        )
+        if computed != row.hash:
+            return False, f"event {row.id}: altered (its content does not match its hash)"
+        prev_prev_hash, prev_hash, prev_id = prev_hash, row.hash, row.id
+    return True, None
+
+
+# --------------------------------------------------------------------------------------------
+# Asset register and certificates
+
+
+def _asset_snapshot(a: Asset) -> dict[str, Any]:
+    return {"id": a.id, **{f: getattr(a, f) for f in ASSET_FIELDS}}
+
+
+def get_asset(s: Session, asset_id: str) -> Asset | None:
+    return s.get(Asset, asset_id)
+
+
+def upsert_asset(s: Session, asset_id: str, *, actor: str = SYSTEM_ACTOR, **fields: Any) -> Asset:
+    """Create the asset or update the given fields; an audit event records before and after
+    (none when nothing changed). ``kind`` is required for a new asset."""
+    unknown = sorted(set(fields) - set(ASSET_FIELDS))
+    if unknown:
+        raise StoreError(
+            f"asset {asset_id}: unknown field(s) {', '.join(unknown)}; "
+            f"expected some of {', '.join(ASSET_FIELDS)}"
+        )
+    if not asset_id:
+        raise StoreError("asset id must not be empty")
+    if "params" in fields:
+        fields["params"] = _to_json(fields["params"] or {}, f"asset {asset_id} params")
+    _lock_audit(s)
+    asset = s.get(Asset, asset_id)
+    if asset is None:
+        if not fields.get("kind"):
+            raise StoreError(f"asset {asset_id}: a new asset needs a kind")
+        fields.setdefault("params", {})
+        asset = Asset(id=asset_id, **fields)
+        s.add(asset)
+        s.flush()
+        append_audit(s, actor, "asset.create", "asset", asset_id, None, _asset_snapshot(asset))
+        return asset
+    before = _to_json(_asset_snapshot(asset))
+    for name, value in fields.items():
+        setattr(asset, name, value)
+    after = _to_json(_asset_snapshot(asset))
+    if after != before:
+        s.flush()
+        append_audit(s, actor, "asset.update", "asset", asset_id, before, after)
+    return asset
+
+
+def _weight_row(w: Mapping[str, Any], number: str) -> dict[str, Any]:
+    def pick(*names: str, default: Any = ...) -> Any:
+        for n in names:
+            if n in w and w[n] is not None:
+                return w[n]
+        if default is ...:
+            raise StoreError(f"certificate {number}: weight {dict(w)!r} has no {names[0]}")
+        return default
+
+    try:
+        return {
+            "weight_id": str(pick("weight_id", "id")),
+            "nominal_g": float(pick("nominal_g")),
+            "correction_mg": float(pick("correction_mg")),
+            "U_mg": float(pick("U_mg", "u_mg")),
+            "k": float(pick("k", default=2.0)),
+            "weight_class": str(pick("weight_class", "class", default="")),
+        }
+    except (TypeError, ValueError) as e:
+        raise StoreError(f"certificate {number}: weight {dict(w)!r}: {e}") from e
+
+
+def _certificate_content(
+    issuer: str,
+    issued_on: dt.date,
+    due_on: dt.date,
+    U: float | None,
+    k: float | None,
+    U_unit: str | None,
+    data: Any,
+    weights: Iterable[Mapping[str, Any]],
+) -> dict[str, Any]:
+    return {
+        "issuer": issuer,
+        "issued_on": issued_on.isoformat(),
+        "due_on": due_on.isoformat(),
+        "U": U,
+        "k": k,
+        "U_unit": U_unit,
+        "data": data,
+        "weights": sorted((dict(w) for w in weights), key=lambda w: w["weight_id"]),
+    }
+
+
+def _stored_content(c: ReferenceCertificate) -> dict[str, Any]:
+    return _certificate_content(
+        c.issuer,
+        c.issued_on,
+        c.due_on,
+        c.U,
+        c.k,
+        c.U_unit,
+        c.data,
+        (
+            {
+                "weight_id": w.weight_id,
+                "nominal_g": w.nominal_g,
+                "correction_mg": w.correction_mg,
+                "U_mg": w.U_mg,
+                "k": w.k,
+                "weight_class": w.weight_class,
+            }
+            for w in c.weights
+        ),
+    )
+
+
+def get_certificate(s: Session, certificate_id: int) -> ReferenceCertificate | None:
+    """The certificate with this id, with its asset and weights loaded."""
+    return s.scalar(
+        select(ReferenceCertificate)
+        .where(ReferenceCertificate.id == certificate_id)
+        .options(
+            selectinload(ReferenceCertificate.asset), selectinload(ReferenceCertificate.weights)
+        )
+    )
+
+
+def find_certificate(s: Session, asset_id: str, number: str) -> ReferenceCertificate | None:
+    """The asset's certificate with this number, with its weights loaded."""
+    return s.scalar(
+        select(ReferenceCertificate)
+        .where(ReferenceCertificate.asset_id == asset_id, ReferenceCertificate.number == number)
+        .options(selectinload(ReferenceCertificate.weights))
+    )
+
+
+def add_certificate(
+    s: Session,
+    asset_id: str,
+    *,
+    number: str,
+    issuer: str,
+    issued_on: dt.date,
+    due_on: dt.date,
+    U: float | None = None,
+    k: float | None = None,
+    U_unit: str | None = None,
+    data: Mapping[str, Any] | None = None,
+    weights: list[dict[str, Any]] | None = None,
+    actor: str = SYSTEM_ACTOR,
+) -> ReferenceCertificate:
+    """Add a reference certificate (and a weight set's weights) to an asset in the register.
+
+    The same (asset, number) with the same content returns the stored certificate; with
+    different content it raises :class:`StoreError` naming what differs (a certificate is never
+    edited: a new calibration has a new number).
+    """
+    if isinstance(issued_on, dt.datetime) or isinstance(due_on, dt.datetime):
+        raise StoreError(f"certificate {number}: issued_on and due_on are dates, not datetimes")
+    if due_on < issued_on:
+        raise StoreError(
+            f"certificate {number}: due date {due_on} is before issue date {issued_on}"
+        )
+    data_j = _to_json(dict(data or {}), f"certificate {number} data")
+    rows = [_weight_row(w, number) for w in (weights or [])]
+    ids = [r["weight_id"] for r in rows]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise StoreError(f"certificate {number}: weight id(s) given twice: {', '.join(dupes)}")
+    wanted = _certificate_content(
+        issuer,
+        issued_on,
+        due_on,
+        None if U is None else float(U),
+        None if k is None else float(k),
+        U_unit,
+        data_j,
+        rows,
+    )
+    _lock_audit(s)
+    if s.get(Asset, asset_id) is None:
+        raise StoreError(f"certificate {number}: asset {asset_id} is not in the register")
+    existing = find_certificate(s, asset_id, number)
+    if existing is not None:
+        stored = _stored_content(existing)
+        if stored == wanted:
+            return existing
+        differ = sorted(key for key in wanted if wanted[key] != stored[key])
+        raise StoreError(
+            f"asset {asset_id}: certificate {number} is already registered with a different "
+            f"{', '.join(differ)}",
+            detail=f"stored {stored!r}, given {wanted!r}",
+        )
+    cert = ReferenceCertificate(
+        asset_id=asset_id,
+        number=number,
+        issuer=issuer,
+        issued_on=issued_on,
+        due_on=due_on,
+        U=wanted["U"],
+        k=wanted["k"],
+        U_unit=U_unit,
+        data=data_j,
+    )
+    cert.weights = [CertifiedWeight(**r) for r in rows]
+    s.add(cert)
+    s.flush()
+    append_audit(
+        s,
+        actor,
+        "certificate.add",
+        "certificate",
+        str(cert.id),
+        None,
+        {"asset_id": asset_id, "number": number, **wanted},
+    )
+    return cert
+
+
+def current_certificate(s: Session, asset_id: str, on: dt.date) -> ReferenceCertificate | None:
+    """The asset's newest certificate (by issue date) issued on or before ``on``, with its
+    weights; whether it is past due is the caller's question (:meth:`is_due`)."""
+    return s.scalar(
+        select(ReferenceCertificate)
+        .where(ReferenceCertificate.asset_id == asset_id, ReferenceCertificate.issued_on <= on)
+        .order_by(ReferenceCertificate.issued_on.desc(), ReferenceCertificate.id.desc())
+        .limit(1)
+        .options(selectinload(ReferenceCertificate.weights))
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Procedures and runs
+
+
+def register_procedure(
+    s: Session,
+    procedure_id: str,
+    version: str,
+    title: str,
+    documents: str,
+    text: str,
+    *,
+    actor: str = SYSTEM_ACTOR,
+) -> ProcedureVersion:
+    """The stored procedure version whose text has this SHA-256 (UTF-8), added if new."""
+    sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    _lock_audit(s)
+    existing = s.scalar(select(ProcedureVersion).where(ProcedureVersion.sha256 == sha))
+    if existing is not None:
+        return existing
+    pv = ProcedureVersion(
+        procedure_id=procedure_id,
+        version=version,
+        title=title,
+        documents=documents,
+        sha256=sha,
+        text=text,
+    )
+    s.add(pv)
+    s.flush()
+    append_audit(
+        s,
+        actor,
+        "procedure.register",
+        "procedure",
+        str(pv.id),
+        None,
+        {"procedure_id": procedure_id, "version": version, "title": title, "sha256": sha},
+    )
+    return pv
+
+
+def _this_host() -> str:
+    return socket.gethostname()
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    if sys.platform == "win32":  # os.kill(pid, 0) would terminate the process on Windows
+        import ctypes
+
+        kernel32 = ctypes.windll.kernel32
+        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+        if not handle:
+            return bool(kernel32.GetLastError() == 5)  # access denied: it exists
+        try:
+            code = ctypes.c_ulong()
+            if not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):
+                return True
+            return code.value == 259  # STILL_ACTIVE
+        finally:
+            kernel32.CloseHandle(handle)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    try:  # Linux: a zombie (dead, not yet reaped) is not alive
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def run_owner_alive(run: Run) -> bool | None:
+    """Whether the process that owns ``run`` is alive: True/False on this host, None (cannot
+    tell) when it ran on another host."""
+    if run.host != _this_host():
+        return None
+    if run.pid == os.getpid():
+        return True
+    return _pid_alive(run.pid)
+
+
+def _owned_here(run: Run) -> bool:
+    return run.host == _this_host() and run.pid == os.getpid()
+
+
+def _check_takeover(run: Run, force: bool) -> None:
+    """Refuse to take a run from a process that is (or may be) still working on it."""
+    alive = run_owner_alive(run)
+    if alive:
+        raise StoreError(
+            f"run {run.id} is {run.state} in process {run.pid} on {run.host}, which is still alive"
+        )
+    if alive is None and run.state in ("running", "paused", "aborting") and not force:
+        raise StoreError(
+            f"run {run.id} is {run.state} on host {run.host} (pid {run.pid}); resume it "
+            f"there, or force if that process is gone"
+        )
+
+
+def claim_run(
+    s: Session,
+    run_id: int,
+    host: str | None = None,
+    pid: int | None = None,
+    *,
+    force: bool = False,
+    actor: str | None = None,
+) -> Run:
+    """Make (host, pid) -- by default this process -- the owner of the run, with an audit
+    event. A no-op when it already is; refused while another owner may be alive (see
+    :func:`set_run_state`, which claims by itself when a run enters "running")."""
+    host = host or _this_host()
+    pid = os.getpid() if pid is None else pid
+    _lock_audit(s)
+    run = _run(s, run_id)
+    if (run.host, run.pid) == (host, pid):
+        return run
+    if not _owned_here(run):
+        _check_takeover(run, force)
+    before = {"host": run.host, "pid": run.pid}
+    run.host, run.pid = host, pid
+    run.updated_at = utcnow()
+    s.flush()
+    append_audit(
+        s,
+        actor or run.performed_by or SYSTEM_ACTOR,
+        "run.claim",
+        "run",
+        str(run_id),
+        before,
+        {"host": host, "pid": pid},
+    )
+    return run
+
+
+def create_run(
+    s: Session,
+    *,
+    procedure: ProcedureVersion,
+    dut_asset_id: str,
+    mode: str,
+    params: Mapping[str, Any],
+    decision_rule: str | None,
+    bench: str,
+    operator_kind: str,
+    references: Sequence[tuple[ReferenceCertificate, str]],
+    performed_by: str | None = None,
+    actor: str | None = None,
+) -> Run:
+    """A new run in state "running", owned by this process, linked to the exact certificates
+    of its reference standards (``references``: (certificate, role) pairs)."""
+    if mode not in RUN_MODES:
+        raise StoreError(f"run mode {mode!r}: expected one of {', '.join(RUN_MODES)}")
+    if procedure.id is None:
+        raise StoreError("create_run: register the procedure first (register_procedure)")
+    if s.get(Asset, dut_asset_id) is None:
+        raise StoreError(f"DUT {dut_asset_id} is not in the asset register")
+    cert_ids = [c.id for c, _ in references]
+    if None in cert_ids:
+        raise StoreError("create_run: a reference certificate is not stored (add_certificate)")
+    if len(set(cert_ids)) != len(cert_ids):
+        raise StoreError("create_run: the same reference certificate is given twice")
+    _lock_audit(s)
+    now = utcnow()
+    run = Run(
+        procedure_version_id=procedure.id,
+        dut_asset_id=dut_asset_id,
+        mode=mode,
+        params=_to_json(dict(params), "run params"),
+        decision_rule=decision_rule,
+        state="running",
+        bench=bench,
+        operator_kind=operator_kind,
+        performed_by=performed_by,
+        started_at=now,
+        updated_at=now,
+        environment={},
+        host=_this_host(),
+        pid=os.getpid(),
+        revision=1,
+    )
+    s.add(run)
+    s.flush()
+    for cert, role in references:
+        s.add(RunReference(run_id=run.id, certificate_id=cert.id, role=role))
+    s.flush()
+    append_audit(
+        s,
+        actor or performed_by or SYSTEM_ACTOR,
+        "run.create",
+        "run",
+        str(run.id),
+        None,
+        {
+            "procedure_version_id": procedure.id,
+            "procedure_sha256": procedure.sha256,
+            "dut": dut_asset_id,
+            "mode": mode,
+            "params": run.params,
+            "decision_rule": decision_rule,
+            "bench": bench,
+            "operator_kind": operator_kind,
+            "performed_by": performed_by,
+            "references": [
+                {"certificate_id": c.id, "asset_id": c.asset_id, "number": c.number, "role": r}
+                for c, r in references
+            ],
+            "host": run.host,
+            "pid": run.pid,
+        },
+    )
+    return run
+
+
+def _run(s: Session, run_id: int) -> Run:
+    run = s.get(Run, run_id)
+    if run is None:
+        raise StoreError(f"run {run_id} does not exist")
+    return run
+
+
+def set_run_state(
+    s: Session,
+    run_id: int,
+    state: str,
+    message: str | None = None,
+    *,
+    force: bool = False,
+    actor: str | None = None,
+) -> Run:
+    """Move a run to ``state`` along :data:`RUN_TRANSITIONS`, with an audit event.
+
+    Entering "running" from another process (``benchctl resume``) makes this process the owner;
+    it is refused while the previous owner is alive on this host, or, for a run still
+    "running"/"paused" on another host, unless ``force`` (the operator says that process is gone).
+    """
+    state = str(getattr(state, "value", state))  # accepts the engine's RunState
+    if state not in RUN_STATES:
+        raise StoreError(f"run {run_id}: unknown state {state!r}")
+    _lock_audit(s)
+    run = _run(s, run_id)
+    old = run.state
+    if state not in RUN_TRANSITIONS.get(old, frozenset()):
+        raise StoreError(f"run {run_id}: cannot go from {old} to {state}")
+    if state == "running" and not _owned_here(run):
+        _check_takeover(run, force)
+    before = {"state": old, "message": run.state_message, "host": run.host, "pid": run.pid}
+    now = utcnow()
+    run.state = state
+    run.state_message = message
+    run.updated_at = now
+    if state == "running":
+        run.host = _this_host()
+        run.pid = os.getpid()
+        run.ended_at = None
+    elif state in TERMINAL_STATES:
+        run.ended_at = now
+    s.flush()
+    append_audit(
+        s,
+        actor or run.performed_by or SYSTEM_ACTOR,
+        "run.state",
+        "run",
+        str(run_id),
+        before,
+        {"state": state, "message": message, "host": run.host, "pid": run.pid},
+    )
+    return run
+
+
+def set_environment(s: Session, run_id: int, key: str, data: Any) -> Run:
+    """Record ambient conditions under ``key`` (e.g. "start", "end") in the run."""
+    _lock_audit(s)
+    run = _run(s, run_id)
+    value = _to_json(data, f"run {run_id} environment {key}")
+    before = run.environment.get(key)
+    run.environment = {**run.environment, key: value}
+    run.updated_at = utcnow()
+    s.flush()
+    append_audit(
+        s,
+        run.performed_by or SYSTEM_ACTOR,
+        "run.environment",
+        "run",
+        str(run_id),
+        None if before is None else {key: before},
+        {key: value},
+    )
+    return run
+
+
+def record_point(
+    s: Session,
+    run_id: int,
+    key: str,
+    data: Mapping[str, Any],
+    readings: Sequence[instruments.Reading],
+    roles: Mapping[str, str] | None = None,
+) -> Point:
+    """Record a completed point and its readings in the caller's transaction.
+
+    ``seq`` is the next number in the run. ``roles`` maps instrument names to roles ("dut",
+    "reference", ...). A key already recorded raises :class:`StoreError`: a duplicate is
+    impossible, also under a race (unique constraint).
+    """
+    if not key:
+        raise StoreError(f"run {run_id}: a point needs a key")
+    _lock_audit(s)
+    run = _run(s, run_id)
+    if run.state not in RECORDING_STATES:
+        raise StoreError(f"run {run_id} is {run.state}; point {key} cannot be recorded")
+    if not _owned_here(run):
+        raise StoreError(
+            f"run {run_id} is owned by process {run.pid} on {run.host}; "
+            f"point {key} cannot be recorded from here"
+        )
+    if s.scalar(select(Point.id).where(Point.run_id == run_id, Point.key == key)) is not None:
+        raise StoreError(f"run {run_id}: point {key} is already recorded")
+    for r in readings:
+        if r.timestamp.tzinfo is None or r.timestamp.utcoffset() is None:
+            raise StoreError(
+                f"run {run_id}: point {key}: reading of {r.instrument!r} has a naive timestamp"
+            )
+    data_j = _to_json(dict(data), f"run {run_id} point {key} data")
+    seq = (s.scalar(select(func.max(Point.seq)).where(Point.run_id == run_id)) or 0) + 1
+    point = Point(run_id=run_id, key=key, seq=seq, data=data_j, created_at=utcnow())
+    s.add(point)
+    try:
+        s.flush()
+    except IntegrityError as e:
+        raise StoreError(f"run {run_id}: point {key} is already recorded") from e
+    roles = roles or {}
+    rows = [
+        Reading(
+            run_id=run_id,
+            point_id=point.id,
+            point_key=key,
+            instrument=r.instrument,
+            role=roles.get(r.instrument, ""),
+            value=float(r.value),
+            unit=r.unit,
+            stable=bool(r.stable),
+            taken_at=r.timestamp,
+            raw=bytes(r.raw),
+        )
+        for r in readings
+    ]
+    s.add_all(rows)
+    run.updated_at = utcnow()
+    s.flush()
+    append_audit(
+        s,
+        run.performed_by or SYSTEM_ACTOR,
+        "point.record",
+        "point",
+        f"{run_id}:{key}",
+        None,
+        {
+            "run_id": run_id,
+            "key": key,
+            "seq": seq,
+            "data": data_j,
+            "readings": [
+                {
+                    "instrument": rd.instrument,
+                    "role": rd.role,
+                    "value": rd.value,
+                    "unit": rd.unit,
+                    "stable": rd.stable,
+                    "taken_at": _iso(rd.taken_at),
+                    "raw_sha256": hashlib.sha256(rd.raw).hexdigest(),
+                }
+                for rd in rows
+            ],
+        },
+    )
+    return point
+
+
+def completed_points(s: Session, run_id: int) -> dict[str, Point]:
+    """The run's recorded points by key, in the order taken (readings loaded)."""
+    points = s.scalars(
+        select(Point)
+        .where(Point.run_id == run_id)
+        .order_by(Point.seq)
+        .options(selectinload(Point.readings))
+    ).all()
+    return {p.key: p for p in points}
+
+
+def readings_of(s: Session, run_id: int) -> list[Reading]:
+    """Every reading of the run, in the order stored."""
+    return list(s.scalars(select(Reading).where(Reading.run_id == run_id).order_by(Reading.id)))
+
+
+def save_results(
+    s: Session,
+    run_id: int,
+    results: Sequence[Mapping[str, Any]],
+    verdict: str | None,
+    *,
+    actor: str | None = None,
+) -> list[Result]:
+    """Store the run's results (revision 1, one per point ``key``) and its verdict.
+
+    Saving the same results again returns the stored ones; different ones raise StoreError
+    (a correction is a new revision, with a reason).
+    """
+    _lock_audit(s)
+    run = _run(s, run_id)
+    wanted: dict[str, Any] = {}
+    for r in results:
+        key = r.get("key")
+        if not key:
+            raise StoreError(f"run {run_id}: a result has no key: {dict(r)!r}")
+        if key in wanted:
+            raise StoreError(f"run {run_id}: result {key} given twice")
+        wanted[str(key)] = _to_json(dict(r), f"run {run_id} result {key}")
+    existing = s.scalars(
+        select(Result).where(Result.run_id == run_id, Result.revision == 1).order_by(Result.id)
+    ).all()
+    if existing:
+        if {e.key: e.data for e in existing} == wanted and run.verdict == verdict:
+            return list(existing)
+        raise StoreError(
+            f"run {run_id} already has results; a correction is a new revision with a reason"
+        )
+    now = utcnow()
+    rows = [
+        Result(run_id=run_id, key=k, revision=1, data=d, created_at=now) for k, d in wanted.items()
+    ]
+    s.add_all(rows)
+    before_verdict = run.verdict
+    run.verdict = verdict
+    run.updated_at = now
+    s.flush()
+    append_audit(
+        s,
+        actor or run.performed_by or SYSTEM_ACTOR,
+        "results.save",
+        "run",
+        str(run_id),
+        {"verdict": before_verdict},
+        {"verdict": verdict, "revision": 1, "results": wanted},
+    )
+    return rows
+
+
+def latest_results(s: Session, run_id: int) -> list[Result]:
+    """The newest revision of each of the run's results, in the order they were first saved."""
+    rows = s.scalars(select(Result).where(Result.run_id == run_id).order_by(Result.id)).all()
+    newest: dict[str, Result] = {}
+    for r in rows:  # dict keeps first-insertion order of the keys
+        if r.key not in newest or r.revision > newest[r.key].revision:
+            newest[r.key] = r
+    return list(newest.values())
+
+
+def _list_runs_stmt(limit: int, offset: int) -> Select[Any]:
+    # Newest first by RUN_ID: a backward scan of the primary key, no sort.
+    return select(Run).order_by(Run.id.desc()).limit(limit).offset(offset)
+
+
+def list_runs(s: Session, limit: int = 50, offset: int = 0) -> list[Run]:
+    """Runs, newest first, with their procedure and DUT loaded."""
+    stmt = _list_runs_stmt(limit, offset).options(
+        selectinload(Run.procedure), selectinload(Run.dut)
+    )
+    return list(s.scalars(stmt))
+
+
+def get_run(s: Session, run_id: int) -> Run | None:
+    """The run with its procedure, DUT, references (certificates, their assets and weights),
+    points and results loaded (usable after the session closes). Readings: :func:`readings_of`."""
+    return s.scalar(
+        select(Run)
+        .where(Run.id == run_id)
+        .options(
+            selectinload(Run.procedure),
+            selectinload(Run.dut),
+            selectinload(Run.references)
+            .selectinload(RunReference.certificate)
+            .options(
+                selectinload(ReferenceCertificate.asset),
+                selectinload(ReferenceCertificate.weights),
+            ),
+            selectinload(Run.points),
+            selectinload(Run.results),
+        )
+    )

@@ -1,0 +1,836 @@
+"""Records on SQLite: migrations, durability, round trips, traceability and the audit chain."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Column, Integer, create_engine, text
+
+import benchctl
+from benchctl.errors import StoreError
+from benchctl.instruments import Reading
+from benchctl.store import Database, open_database
+from benchctl.store import repository as repo
+from benchctl.store.db import MIGRATIONS_DIR, _script_heads, mask_url, normalise_url
+from benchctl.store.models import (
+    Asset,
+    AuditEvent,
+    Base,
+    Person,
+    Point,
+    ProcedureVersion,
+    Result,
+    Run,
+    RunReference,
+)
+
+ICT = dt.timezone(dt.timedelta(hours=7))  # Vietnam
+RAW = b"\x00\xff\r\n"
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = open_database(f"sqlite:///{tmp_path / 'bench.db'}")
+    yield database
+    database.dispose()
+
+
+def seed(db: Database, *, dut: str = "BAL-0007") -> int:
+    """Register a weight set with its certificate, a DUT, a procedure, and start a run."""
+    with db.session() as s:
+        repo.upsert_asset(
+            s,
+            "WS-E2-01",
+            kind="weight_set",
+            maker="Häfner",
+            model="E2 1 mg - 2 kg",
+            serial="H-123",
+            owner="Trung tâm Kỹ thuật TĐC 1",
+            unit="g",
+            accuracy_class="E2",
+        )
+        cert = repo.add_certificate(
+            s,
+            "WS-E2-01",
+            number="M-2025-0456",
+            issuer="Viện Đo lường Việt Nam (VMI)",
+            issued_on=dt.date(2025, 3, 1),
+            due_on=dt.date(2027, 3, 1),
+            data={"set": "E2"},
+            weights=[
+                {"id": "2000g", "nominal_g": 2000.0, "correction_mg": 0.3, "U_mg": 3.0},
+                {"id": "1000g", "nominal_g": 1000.0, "correction_mg": -0.1, "U_mg": 1.6},
+                {"id": "1000g*", "nominal_g": 1000.0, "correction_mg": 0.2, "U_mg": 1.6},
+            ],
+        )
+        repo.upsert_asset(
+            s,
+            dut,
+            kind="balance",
+            maker="Mettler Toledo",
+            model="MS6002TS",
+            serial="B123456789",
+            customer="Công ty ABC",
+            unit="g",
+            range_min=0.0,
+            range_max=6200.0,
+            resolution=0.01,
+            accuracy_class="II",
+            params={"max": 6200.0, "d": 0.01, "e": 0.1},
+        )
+        proc = repo.register_procedure(
+            s,
+            "nawi_balance",
+            "1.0",
+            "Non-automatic weighing instruments",
+            "OIML R76-1:2006, EURAMET cg-18 v4.0",
+            "# procedure text\nasync def run(ctx): ...\n",
+        )
+        run = repo.create_run(
+            s,
+            procedure=proc,
+            dut_asset_id=dut,
+            mode="verify",
+            params={"profile": "oiml", "loads": [500, 2000]},
+            decision_rule="simple",
+            bench="Balance bench 1",
+            operator_kind="sim",
+            references=[(cert, "weights")],
+            performed_by="Nguyễn Văn A",
+        )
+        return run.id
+
+
+def reading(value: float, instrument: str = "balance", raw: bytes = RAW) -> Reading:
+    return Reading(
+        value,
+        "g",
+        True,
+        dt.datetime(2025, 11, 3, 9, 15, 30, 123456, tzinfo=ICT),
+        raw,
+        instrument,
+    )
+
+
+# --- schema ---------------------------------------------------------------------------------
+
+
+def test_migration_from_empty_gives_exactly_the_models_schema(db: Database) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.config import Config
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import MetaData
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    heads = set(ScriptDirectory.from_config(cfg).get_heads())
+    assert _script_heads() == heads
+    assert db.current_revision() == ",".join(sorted(heads))
+    with db.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+        # The comparison is live: a column the migrations do not create is reported.
+        other = MetaData()
+        for table in Base.metadata.tables.values():
+            table.to_metadata(other)
+        other.tables["persons"].append_column(Column("extra", Integer))
+        diffs = compare_metadata(MigrationContext.configure(conn), other)
+        assert [d[0] for d in diffs] == ["add_column"]
+
+
+def test_migrations_are_bundled_with_the_package() -> None:
+    assert MIGRATIONS_DIR.is_relative_to(Path(benchctl.__file__).parent)
+    assert (MIGRATIONS_DIR / "env.py").is_file()
+    assert (MIGRATIONS_DIR / "script.py.mako").is_file()
+    assert list((MIGRATIONS_DIR / "versions").glob("0001_*.py"))
+
+
+def test_schema_comes_from_alembic_and_reopening_is_a_no_op(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'nested' / 'dir' / 'bench.db'}"
+    first = open_database(url)
+    assert (tmp_path / "nested" / "dir" / "bench.db").is_file()
+    with first.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
+    first.dispose()
+    second = open_database(url)
+    assert second.is_at_head()
+    second.dispose()
+
+
+def test_not_upgraded_database_stays_empty(tmp_path: Path) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'x.db'}", upgrade=False)
+    assert db.current_revision() is None
+    db.upgrade()
+    assert db.is_at_head()
+    db.dispose()
+
+
+def test_unknown_newer_revision_is_a_store_error(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    open_database(url).dispose()
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = 'from_the_future'"))
+    engine.dispose()
+    with pytest.raises(StoreError, match="cannot upgrade database sqlite:///"):
+        open_database(url)
+
+
+def test_wal_and_synchronous_full_on_a_fresh_connection(db: Database) -> None:
+    db.dispose()  # drop pooled connections: the next one is fresh
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert (conn.exec_driver_sql("PRAGMA busy_timeout").scalar() or 0) >= 1000
+
+
+def test_foreign_keys_are_enforced(db: Database) -> None:
+    with pytest.raises(StoreError, match="FOREIGN KEY"), db.session() as s:
+        s.add(Point(run_id=999, key="x", seq=1, data={}, created_at=dt.datetime.now(dt.UTC)))
+
+
+# --- URLs -----------------------------------------------------------------------------------
+
+
+def test_url_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("BENCHCTL_DATABASE_URL", raising=False)
+    db = open_database()
+    assert db.url_masked == "sqlite:///benchctl.db"
+    assert (tmp_path / "benchctl.db").is_file()
+    db.dispose()
+    monkeypatch.setenv("BENCHCTL_DATABASE_URL", f"sqlite:///{tmp_path / 'env.db'}")
+    db = open_database()
+    assert db.url_masked.endswith("env.db")
+    db.dispose()
+    db = open_database(f"sqlite:///{tmp_path / 'arg.db'}")
+    assert db.url_masked.endswith("arg.db")
+    db.dispose()
+
+
+def test_masked_urls() -> None:
+    assert mask_url("postgresql+psycopg://bench:s3cr@t@db.local/lab") == (
+        "postgresql+psycopg://bench:***@db.local/lab"
+    )
+    assert mask_url(normalise_url("postgresql://bench:p%40ss:w/rd@db.local:5433/lab")) == (
+        "postgresql+psycopg://bench:***@db.local:5433/lab"
+    )
+    assert mask_url("postgresql://bench@db.local/lab") == "postgresql://bench@db.local/lab"
+    assert mask_url("sqlite:///bench.db") == "sqlite:///bench.db"
+    assert mask_url("not a url://u:pw@h/x") == "not a url://u:***@h/x"
+    assert normalise_url("postgresql://bench:pw@h/lab").drivername == "postgresql+psycopg"
+    assert normalise_url("postgres://bench:pw@h/lab").drivername == "postgresql+psycopg"
+    assert normalise_url("postgresql+psycopg2://h/lab").drivername == "postgresql+psycopg2"
+
+
+def test_unreachable_postgres_is_a_store_error_without_the_password() -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(StoreError) as err:
+        open_database(f"postgresql://bench:topsecret@127.0.0.1:{port}/lab")
+    msg = str(err.value)
+    assert msg.startswith(
+        f"cannot open database postgresql+psycopg://bench:***@127.0.0.1:{port}/lab: "
+    )
+    assert "topsecret" not in msg and "topsecret" not in (err.value.detail or "")
+
+
+def test_unopenable_sqlite_file_is_a_store_error(tmp_path: Path) -> None:
+    (tmp_path / "adir.db").mkdir()
+    with pytest.raises(StoreError, match="cannot open database sqlite:///"):
+        open_database(f"sqlite:///{tmp_path / 'adir.db'}")
+
+
+def test_invalid_url_is_a_store_error() -> None:
+    with pytest.raises(StoreError, match="invalid database URL ::nonsense"):
+        open_database("::nonsense")
+    with pytest.raises(StoreError, match=r"invalid database URL postgresql://u:\*\*\*@h:x/db"):
+        open_database("postgresql://u:pw@h:x/db")
+    with pytest.raises(StoreError, match=r"postgresql://u:\*\*\*@h/db: a password containing"):
+        open_database("postgresql://u:p@ss@h/db")
+    with pytest.raises(StoreError, match=r"cannot open database nosuchdb://u:\*\*\*@h/db"):
+        open_database("nosuchdb://u:pw@h/db")
+
+
+# --- sessions -------------------------------------------------------------------------------
+
+
+def test_session_rolls_back_on_exception(db: Database) -> None:
+    with pytest.raises(RuntimeError), db.session() as s:
+        repo.upsert_asset(s, "X-1", kind="balance")
+        raise RuntimeError("boom")
+    with db.session() as s:
+        assert repo.get_asset(s, "X-1") is None
+        assert s.query(AuditEvent).count() == 0
+
+
+# --- round trips ----------------------------------------------------------------------------
+
+
+def test_round_trip_of_every_model(db: Database) -> None:
+    run_id = seed(db)
+    with db.session() as s:
+        s.add(Person(name="Trần Thị B", roles=["operator", "signatory"], active=True))
+        repo.record_point(
+            s,
+            run_id,
+            "weighing.up.2000g",
+            {"test": "weighing", "direction": "up", "nominal": 2000.0, "unit": "g"},
+            [reading(2000.02), reading(2000.0003, "weights")],
+            roles={"balance": "dut", "weights": "reference"},
+        )
+        repo.set_environment(s, run_id, "start", {"temperature_c": 21.3, "humidity_pct": 55.0})
+        repo.save_results(
+            s,
+            run_id,
+            [{"key": "weighing.up.2000g", "error": 0.02, "mpe": 0.1, "verdict": "pass"}],
+            "pass",
+        )
+        repo.set_run_state(s, run_id, "completed", "all points done")
+
+    with db.session() as s:
+        person = s.query(Person).one()
+        assert (person.name, person.roles, person.active) == (
+            "Trần Thị B",
+            ["operator", "signatory"],
+            True,
+        )
+        run = repo.get_run(s, run_id)
+    assert run is not None
+    # Everything below is read after the session closed: it was loaded eagerly.
+    assert run.state == "completed" and run.state_message == "all points done"
+    assert run.verdict == "pass"
+    assert run.mode == "verify" and run.decision_rule == "simple"
+    assert run.params == {"profile": "oiml", "loads": [500, 2000]}
+    assert run.environment == {"start": {"temperature_c": 21.3, "humidity_pct": 55.0}}
+    assert run.performed_by == "Nguyễn Văn A"
+    assert run.host == socket.gethostname() and run.pid == os.getpid()
+    assert run.revision == 1 and run.replaces_run_id is None
+    assert run.ended_at is not None and run.ended_at >= run.started_at
+    assert run.procedure.procedure_id == "nawi_balance"
+    assert run.procedure.documents == "OIML R76-1:2006, EURAMET cg-18 v4.0"
+    assert len(run.procedure.sha256) == 64
+    dut = run.dut
+    assert (dut.id, dut.kind, dut.customer, dut.range_max, dut.resolution) == (
+        "BAL-0007",
+        "balance",
+        "Công ty ABC",
+        6200.0,
+        0.01,
+    )
+    assert dut.params == {"max": 6200.0, "d": 0.01, "e": 0.1}
+    [ref] = run.references
+    assert isinstance(ref, RunReference) and ref.role == "weights"
+    cert = ref.certificate
+    assert cert.number == "M-2025-0456" and cert.asset.maker == "Häfner"
+    assert cert.issued_on == dt.date(2025, 3, 1) and cert.due_on == dt.date(2027, 3, 1)
+    assert cert.data == {"set": "E2"}
+    assert [(w.weight_id, w.nominal_g, w.correction_mg, w.U_mg, w.k) for w in cert.weights] == [
+        ("2000g", 2000.0, 0.3, 3.0, 2.0),
+        ("1000g", 1000.0, -0.1, 1.6, 2.0),
+        ("1000g*", 1000.0, 0.2, 1.6, 2.0),
+    ]
+    [point] = run.points
+    assert (point.key, point.seq) == ("weighing.up.2000g", 1)
+    assert point.data["nominal"] == 2000.0
+    [result] = run.results
+    assert isinstance(result, Result) and result.revision == 1
+    assert result.data["verdict"] == "pass"
+    with db.session() as s:
+        rows = repo.readings_of(s, run_id)
+    assert [(r.instrument, r.role, r.value, r.unit, r.stable, r.point_key) for r in rows] == [
+        ("balance", "dut", 2000.02, "g", True, "weighing.up.2000g"),
+        ("weights", "reference", 2000.0003, "g", True, "weighing.up.2000g"),
+    ]
+    assert rows[0].point_id == point.id
+
+
+def test_raw_bytes_preserved_exactly(db: Database) -> None:
+    run_id = seed(db)
+    every_byte = bytes(range(256))
+    with db.session() as s:
+        repo.record_point(s, run_id, "a", {}, [reading(1.0, raw=RAW)])
+        repo.record_point(s, run_id, "b", {}, [reading(2.0, raw=every_byte)])
+        repo.record_point(s, run_id, "c", {}, [reading(3.0, raw=b"")])
+    with db.session() as s:
+        assert [r.raw for r in repo.readings_of(s, run_id)] == [RAW, every_byte, b""]
+    with db.engine.connect() as conn:
+        raw = conn.execute(text("SELECT raw FROM readings ORDER BY id LIMIT 1")).scalar()
+        assert raw == RAW
+
+
+def test_datetimes_come_back_timezone_aware_utc(db: Database) -> None:
+    run_id = seed(db)
+    taken = dt.datetime(2025, 11, 3, 9, 15, 30, 123456, tzinfo=ICT)
+    with db.session() as s:
+        repo.record_point(s, run_id, "a", {}, [reading(1.0)])
+    with db.session() as s:
+        [r] = repo.readings_of(s, run_id)
+        run = repo.get_run(s, run_id)
+        events = s.query(AuditEvent).all()
+    assert r.taken_at == taken
+    assert r.taken_at.tzinfo == dt.UTC and r.taken_at.hour == 2
+    assert run is not None
+    for value in (run.started_at, run.updated_at, run.points[0].created_at, events[0].at):
+        assert value.tzinfo == dt.UTC
+    assert run.started_at <= dt.datetime.now(dt.UTC)  # aware vs aware: no TypeError
+    with db.engine.connect() as conn:  # stored as UTC text
+        stored = conn.execute(text("SELECT taken_at FROM readings")).scalar()
+        assert str(stored).startswith("2025-11-03 02:15:30.123456")
+
+
+def test_naive_datetimes_are_refused(db: Database) -> None:
+    run_id = seed(db)
+    naive = Reading(1.0, "g", True, dt.datetime(2025, 1, 1, 12, 0), b"", "balance")
+    with pytest.raises(StoreError, match="naive"), db.session() as s:
+        repo.record_point(s, run_id, "a", {}, [naive])
+
+
+# --- points and runs ------------------------------------------------------------------------
+
+
+def test_duplicate_point_key_rejected(db: Database) -> None:
+    run_id = seed(db)
+    with db.session() as s:
+        p1 = repo.record_point(s, run_id, "weighing.up.500g", {}, [reading(500.0)])
+        p2 = repo.record_point(s, run_id, "weighing.up.2000g", {}, [reading(2000.0)])
+        assert (p1.seq, p2.seq) == (1, 2)
+    dup = r"point weighing\.up\.500g is already recorded"
+    with pytest.raises(StoreError, match=dup), db.session() as s:
+        repo.record_point(s, run_id, "weighing.up.500g", {}, [reading(500.1)])
+    with db.session() as s:
+        points = repo.completed_points(s, run_id)
+        assert list(points) == ["weighing.up.500g", "weighing.up.2000g"]
+        assert points["weighing.up.500g"].readings[0].value == 500.0
+        assert len(repo.readings_of(s, run_id)) == 2
+
+
+def test_unique_constraint_backs_the_duplicate_check(db: Database) -> None:
+    run_id = seed(db)
+    with db.session() as s:
+        repo.record_point(s, run_id, "k", {}, [])
+    with pytest.raises(StoreError, match="UNIQUE"), db.session() as s:
+        s.add(Point(run_id=run_id, key="k", seq=9, data={}, created_at=dt.datetime.now(dt.UTC)))
+
+
+def test_points_refused_in_a_finished_run(db: Database) -> None:
+    run_id = seed(db)
+    with db.session() as s:
+        repo.set_run_state(s, run_id, "completed")
+    with pytest.raises(StoreError, match="is completed"), db.session() as s:
+        repo.record_point(s, run_id, "late", {}, [])
+
+
+def test_json_refuses_nan(db: Database) -> None:
+    run_id = seed(db)
+    with pytest.raises(StoreError, match="JSON"), db.session() as s:
+        repo.record_point(s, run_id, "a", {"error": float("nan")}, [])
+
+
+CHILD = textwrap.dedent(
+    """
+    import datetime as dt, os, sys
+    from benchctl.instruments import Reading
+    from benchctl.store import open_database
+    from benchctl.store import repository as repo
+    sys.path.insert(0, {tests!r})
+    from test_store import seed
+
+    db = open_database({url!r})
+    run_id = seed(db)
+    for i, key in enumerate(["weighing.up.500g", "weighing.up.1000g", "weighing.up.2000g"]):
+        with db.session() as s:
+            rd = Reading(float(i), "g", raw=b"\\x00\\xff")
+            repo.record_point(s, run_id, key, {{"i": i}}, [rd])
+    s = db._sessions()          # a unit of work in flight when the process dies
+    repo.record_point(s, run_id, "weighing.up.5000g", {{}}, [Reading(5.0, "g")])
+    s.flush()
+    print(run_id, flush=True)
+    os._exit(1)
+    """
+)
+
+
+def test_committed_points_survive_a_crash(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'bench.db'}"
+    src = str(Path(benchctl.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    script = CHILD.format(url=url, tests=str(Path(__file__).parent))
+    proc = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 1, proc.stderr
+    run_id = int(proc.stdout.strip())
+
+    db = open_database(url)
+    try:
+        with db.session() as s:
+            points = repo.completed_points(s, run_id)
+            run = repo.get_run(s, run_id)
+            assert run is not None
+            owner_alive = repo.run_owner_alive(run)
+        assert list(points) == ["weighing.up.500g", "weighing.up.1000g", "weighing.up.2000g"]
+        assert [p.readings[0].raw for p in points.values()] == [b"\x00\xff"] * 3
+        assert run.state == "running" and run.pid != os.getpid()
+        assert owner_alive is False
+        ok, why = _verify(db)
+        assert ok, why
+        # Resume: the dead owner's run passes to this process, and continues at the next point.
+        with db.session() as s:
+            repo.set_run_state(s, run_id, "running", "resumed after crash")
+            repo.record_point(s, run_id, "weighing.up.5000g", {}, [reading(5000.0)])
+        with db.session() as s:
+            assert list(repo.completed_points(s, run_id))[-1] == "weighing.up.5000g"
+            run = repo.get_run(s, run_id)
+            assert run is not None and run.pid == os.getpid()
+    finally:
+        db.dispose()
+
+
+def test_resume_refused_while_the_owner_lives(db: Database) -> None:
+    run_id = seed(db)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with db.engine.begin() as conn:
+            conn.execute(
+                text("UPDATE runs SET pid = :p WHERE id = :r"), {"p": sleeper.pid, "r": run_id}
+            )
+        with pytest.raises(StoreError, match="still alive"), db.session() as s:
+            repo.set_run_state(s, run_id, "running")
+        with pytest.raises(StoreError, match="owned by process"), db.session() as s:
+            repo.record_point(s, run_id, "x", {}, [])
+        with db.engine.begin() as conn:
+            conn.execute(text("UPDATE runs SET host = 'bench-2' WHERE id = :r"), {"r": run_id})
+        with pytest.raises(StoreError, match="on host bench-2"), db.session() as s:
+            repo.set_run_state(s, run_id, "running")
+        with db.session() as s:
+            run = repo.set_run_state(s, run_id, "running", force=True)
+            assert (run.host, run.pid) == (socket.gethostname(), os.getpid())
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_state_transitions(db: Database) -> None:
+    run_id = seed(db)
+    legal = ["paused", "running", "aborting", "aborted", "running", "failed", "running"]
+    for state in legal:
+        with db.session() as s:
+            repo.set_run_state(s, run_id, state)
+    for bad in ["aborted", "idle"]:  # running -> aborted skips aborting
+        msg = f"cannot go from running to {bad}"
+        with pytest.raises(StoreError, match=msg), db.session() as s:
+            repo.set_run_state(s, run_id, bad)
+    with pytest.raises(StoreError, match="unknown state"), db.session() as s:
+        repo.set_run_state(s, run_id, "exploded")
+    with db.session() as s:
+        run = repo.set_run_state(s, run_id, "completed")
+        assert run.ended_at is not None
+    msg = "cannot go from completed to running"
+    with pytest.raises(StoreError, match=msg), db.session() as s:
+        repo.set_run_state(s, run_id, "running")
+    with db.session() as s:
+        states = [e.after["state"] for e in s.query(AuditEvent).filter_by(action="run.state")]
+    assert states == [*legal, "completed"]
+    assert all(
+        to in repo.RUN_TRANSITIONS and frm in repo.RUN_TRANSITIONS
+        for frm, tos in repo.RUN_TRANSITIONS.items()
+        for to in tos
+    )
+
+
+def test_state_may_be_a_str_enum(db: Database) -> None:
+    import enum
+
+    class RunState(enum.StrEnum):
+        PAUSED = "paused"
+
+    run_id = seed(db)
+    with db.session() as s:
+        repo.set_run_state(s, run_id, RunState.PAUSED)
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT state FROM runs")).scalar() == "paused"
+
+
+def test_claim_run(db: Database) -> None:
+    run_id = seed(db)
+    with db.session() as s:  # already ours: nothing happens
+        repo.claim_run(s, run_id)
+        assert s.query(AuditEvent).filter_by(action="run.claim").count() == 0
+    _sql(db, "UPDATE runs SET pid = 999999999 WHERE id = :r", r=run_id)  # a dead owner
+    with db.session() as s:
+        run = repo.claim_run(s, run_id)
+        assert run.pid == os.getpid()
+        [event] = s.query(AuditEvent).filter_by(action="run.claim").all()
+        assert event.before == {"host": socket.gethostname(), "pid": 999999999}
+
+
+def test_latest_results(db: Database) -> None:
+    run_id = seed(db)
+    with db.session() as s:
+        repo.save_results(s, run_id, [{"key": "b", "e": 1}, {"key": "a", "e": 2}], "pass")
+        s.add(Result(run_id=run_id, key="b", revision=2, data={"key": "b", "e": 3}))
+    with db.session() as s:
+        latest = repo.latest_results(s, run_id)
+    assert [(r.key, r.revision, r.data["e"]) for r in latest] == [("b", 2, 3), ("a", 1, 2)]
+
+
+def test_list_runs_newest_first_through_an_index(db: Database) -> None:
+    ids = [seed(db, dut=f"BAL-{i}") for i in range(3)]
+    with db.session() as s:
+        runs = repo.list_runs(s)
+        assert [r.id for r in runs] == ids[::-1]
+        assert runs[0].procedure.procedure_id == "nawi_balance"
+        assert runs[0].dut.id == "BAL-2"
+        assert [r.id for r in repo.list_runs(s, limit=1, offset=1)] == [ids[1]]
+    stmt = repo._list_runs_stmt(50, 0).compile(db.engine, compile_kwargs={"literal_binds": True})
+    with db.engine.connect() as conn:
+        plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {stmt}"))
+    assert "TEMP B-TREE" not in plan.upper(), plan
+
+
+def test_save_results_once(db: Database) -> None:
+    run_id = seed(db)
+    results = [{"key": "a", "error": 0.01, "verdict": "pass"}]
+    with db.session() as s:
+        repo.save_results(s, run_id, results, "pass")
+    with db.session() as s:  # the same again is fine (e.g. a retried unit of work)
+        repo.save_results(s, run_id, results, "pass")
+    with pytest.raises(StoreError, match="new revision"), db.session() as s:
+        repo.save_results(s, run_id, [{"key": "a", "error": 0.02}], "fail")
+    with pytest.raises(StoreError, match="no key"), db.session() as s:
+        repo.save_results(s, run_id, [{"error": 0.02}], "fail")
+
+
+# --- register -------------------------------------------------------------------------------
+
+
+def test_asset_upsert_is_audited(db: Database) -> None:
+    with db.session() as s:
+        repo.upsert_asset(s, "BAL-1", kind="balance", unit="g")
+        repo.upsert_asset(s, "BAL-1", unit="g")  # nothing changes: no event
+        repo.upsert_asset(s, "BAL-1", serial="S-1")
+        with pytest.raises(StoreError, match="unknown field"):
+            repo.upsert_asset(s, "BAL-1", colour="red")
+        events = s.query(AuditEvent).order_by(AuditEvent.id).all()
+    assert [e.action for e in events] == ["asset.create", "asset.update"]
+    assert events[1].before["serial"] is None and events[1].after["serial"] == "S-1"
+    with pytest.raises(StoreError, match="needs a kind"), db.session() as s:
+        repo.upsert_asset(s, "BAL-2", unit="g")
+
+
+def test_certificates(db: Database) -> None:
+    seed(db)
+    with db.session() as s:
+        old = repo.add_certificate(
+            s,
+            "WS-E2-01",
+            number="M-2023-0100",
+            issuer="VMI",
+            issued_on=dt.date(2023, 3, 1),
+            due_on=dt.date(2025, 3, 1),
+        )
+        same = repo.add_certificate(
+            s,
+            "WS-E2-01",
+            number="M-2023-0100",
+            issuer="VMI",
+            issued_on=dt.date(2023, 3, 1),
+            due_on=dt.date(2025, 3, 1),
+        )
+        assert same.id == old.id
+        with pytest.raises(StoreError, match="different due_on"):
+            repo.add_certificate(
+                s,
+                "WS-E2-01",
+                number="M-2023-0100",
+                issuer="VMI",
+                issued_on=dt.date(2023, 3, 1),
+                due_on=dt.date(2026, 3, 1),
+            )
+        with pytest.raises(StoreError, match="not in the register"):
+            repo.add_certificate(
+                s,
+                "NOPE",
+                number="1",
+                issuer="VMI",
+                issued_on=dt.date(2023, 3, 1),
+                due_on=dt.date(2026, 3, 1),
+            )
+        cur = repo.current_certificate(s, "WS-E2-01", dt.date(2025, 11, 1))
+        assert cur is not None and cur.number == "M-2025-0456" and len(cur.weights) == 3
+        by_id = repo.get_certificate(s, cur.id)
+        assert by_id is not None and by_id.asset.kind == "weight_set"
+        assert repo.find_certificate(s, "WS-E2-01", "M-2023-0100") is not None
+        assert repo.get_certificate(s, 12345) is None
+        past = repo.current_certificate(s, "WS-E2-01", dt.date(2024, 6, 1))
+        assert past is not None and past.number == "M-2023-0100"
+        assert repo.current_certificate(s, "WS-E2-01", dt.date(2020, 1, 1)) is None
+    assert not old.is_due(dt.date(2025, 3, 1))  # the due date itself is still usable
+    assert old.is_due(dt.date(2025, 3, 2))
+    with pytest.raises(StoreError, match="given twice"), db.session() as s:
+        repo.add_certificate(
+            s,
+            "WS-E2-01",
+            number="X",
+            issuer="VMI",
+            issued_on=dt.date(2025, 1, 1),
+            due_on=dt.date(2026, 1, 1),
+            weights=[
+                {"id": "1g", "nominal_g": 1, "correction_mg": 0, "U_mg": 0.01},
+                {"id": "1g", "nominal_g": 1, "correction_mg": 0, "U_mg": 0.01},
+            ],
+        )
+
+
+def test_procedure_dedupe_by_sha256(db: Database) -> None:
+    with db.session() as s:
+        a = repo.register_procedure(s, "p", "1", "P", "doc", "text ấ")
+        b = repo.register_procedure(s, "p", "1", "P", "doc", "text ấ")
+        c = repo.register_procedure(s, "p", "1.1", "P", "doc", "text ấ 2")
+        assert a.id == b.id != c.id
+        assert s.query(ProcedureVersion).count() == 2
+    import hashlib
+
+    assert a.sha256 == hashlib.sha256("text ấ".encode()).hexdigest()
+
+
+# --- audit ----------------------------------------------------------------------------------
+
+
+def _verify(db: Database) -> tuple[bool, str | None]:
+    with db.session() as s:
+        return repo.verify_audit(s)
+
+
+def _audited(db: Database, n: int = 6) -> None:
+    with db.session() as s:
+        for i in range(n):
+            repo.append_audit(s, "tester", "test.event", "thing", str(i), {"i": i}, {"i": i + 1})
+
+
+def test_audit_chain_verifies(db: Database) -> None:
+    assert _verify(db) == (True, None)
+    seed(db)
+    _audited(db)
+    with db.session() as s:
+        events = s.query(AuditEvent).order_by(AuditEvent.id).all()
+    assert [e.id for e in events] == list(range(1, len(events) + 1))
+    assert events[0].prev_hash == repo.GENESIS_HASH
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(events))
+    assert _verify(db) == (True, None)
+
+
+def _sql(db: Database, sql: str, **params: object) -> None:
+    with db.engine.begin() as conn:
+        conn.execute(text(sql), params)
+
+
+def test_audit_detects_an_altered_event(db: Database) -> None:
+    _audited(db)
+    _sql(db, """UPDATE audit_events SET "after" = '{"i": 99}' WHERE id = 3""")
+    ok, why = _verify(db)
+    assert not ok and why is not None and why.startswith("event 3: altered"), why
+
+
+def test_audit_detects_a_deleted_event(db: Database) -> None:
+    _audited(db)
+    _sql(db, "DELETE FROM audit_events WHERE id = 3")
+    ok, why = _verify(db)
+    assert not ok and why is not None and why.startswith("event 3: deleted"), why
+
+
+def test_audit_detects_an_inserted_event(db: Database) -> None:
+    _audited(db)
+    # A forged event appended at the end with a made-up hash.
+    _sql(
+        db,
+        "INSERT INTO audit_events (id, at, actor, action, entity, entity_id, prev_hash, hash) "
+        "SELECT 7, at, 'forger', 'test.event', 'thing', '99', hash, :h "
+        "FROM audit_events WHERE id = 6",
+        h="f" * 64,
+    )
+    ok, why = _verify(db)
+    assert not ok and why is not None and why.startswith("event 7: altered"), why
+
+
+def test_audit_detects_an_event_inserted_in_the_middle(db: Database) -> None:
+    _audited(db)
+    with db.session() as s:
+        second = s.get(AuditEvent, 2)
+        assert second is not None
+        prev = second.hash
+    # Make room at id 3, then insert a forged event with a correct hash chained to event 2.
+    for i in range(6, 2, -1):
+        _sql(db, "UPDATE audit_events SET id = :n WHERE id = :o", n=i + 1, o=i)
+    at = dt.datetime.now(dt.UTC)
+    forged = repo._event_hash(3, at, "forger", "x", "thing", "1", None, None, prev)
+    _sql(
+        db,
+        "INSERT INTO audit_events (id, at, actor, action, entity, entity_id, prev_hash, hash) "
+        "VALUES (3, :at, 'forger', 'x', 'thing', '1', :p, :h)",
+        at=at.replace(tzinfo=None).isoformat(sep=" "),
+        p=prev,
+        h=forged,
+    )
+    ok, why = _verify(db)
+    assert not ok and why is not None and why.startswith("event 3: inserted"), why
+
+
+def test_concurrent_audit_appends_stay_linear(db: Database) -> None:
+    errors: list[BaseException] = []
+
+    def writer(name: str) -> None:
+        try:
+            for i in range(25):
+                with db.session() as s:
+                    repo.append_audit(s, name, "test.event", "thing", str(i), None, {"i": i})
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=writer, args=(f"bench{n}",)) for n in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    with db.session() as s:
+        assert s.query(AuditEvent).count() == 50
+    assert _verify(db) == (True, None)
+
+
+def test_every_record_is_audited(db: Database) -> None:
+    run_id = seed(db)
+    with db.session() as s:
+        repo.record_point(s, run_id, "p1", {"x": 1}, [reading(1.0)])
+        actions = [e.action for e in s.query(AuditEvent).order_by(AuditEvent.id)]
+        [point_event] = s.query(AuditEvent).filter_by(action="point.record").all()
+    assert actions == [
+        "asset.create",
+        "certificate.add",
+        "asset.create",
+        "procedure.register",
+        "run.create",
+        "point.record",
+    ]
+    assert point_event.entity_id == f"{run_id}:p1"
+    assert point_event.actor == "Nguyễn Văn A"
+    [rd] = point_event.after["readings"]
+    assert rd["value"] == 1.0 and len(rd["raw_sha256"]) == 64
+
+
+def test_models_are_the_ones_exported() -> None:
+    assert {Asset, Run, Point}.issubset({m.class_ for m in Base.registry.mappers})
+    assert Run.__tablename__ == "runs"
