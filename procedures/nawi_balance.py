@@ -228,7 +228,8 @@ def evaluate(points: dict[str, dict[str, Any]], spec: BalanceSpec,
                 n_rep=max(n_rep, 2), ecc_delta_max=ecc_delta, ecc_load=ecc_load,
                 U_ref=U_ref, k_ref=2.0, weight_mpe=w_mpe)
             U = gum.round_uncertainty(budget.U)
-            out.update(U=U, k=round(budget.k, 2), u=budget.u, nu_eff=budget.nu_eff,
+            nu_eff = budget.nu_eff if math.isfinite(budget.nu_eff) else None  # JSON has no ∞
+            out.update(U=U, k=round(budget.k, 2), u=budget.u, nu_eff=nu_eff,
                        error=gum.round_value(error, U))
             out["verdict"] = str(decision.decide(error, U, limit, rule))
         else:

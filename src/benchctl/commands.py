@@ -201,7 +201,9 @@ def _finish(outcome: Any, db: Any, args: argparse.Namespace, operator: Any) -> i
         else:
             print_json(doc)
     else:
-        print(format_table(doc))
+        # With stdio-json, stdout is the protocol stream: the table goes to stderr.
+        stdio = getattr(operator, "kind", "") == "stdio-json"
+        print(format_table(doc), file=sys.stderr if stdio else sys.stdout)
         if outcome.state != "completed":
             print(f"run {outcome.run_id} {outcome.state}: {outcome.message}\n"
                   f"continue it with: benchctl resume {outcome.run_id}", file=sys.stderr)

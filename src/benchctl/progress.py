@@ -38,6 +38,8 @@ class ProgressPrinter:
                        final=True)
         elif kind == "state":
             extra = f" ({event['reason']})" if event.get("reason") else ""
+            if event.get("resumed_points"):
+                extra += f", resumed after {event['resumed_points']} points already taken"
             self._line(f"{stamp} run {event.get('run_id')} {event['state']}{extra}", final=True)
 
     def _line(self, text: str, final: bool = False) -> None:

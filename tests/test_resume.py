@@ -1,0 +1,104 @@
+"""A run killed with SIGKILL midway resumes and ends as an uninterrupted run would.
+
+The run is a separate process (so it can be killed for real); the simulated balance lives in
+this process and keeps its state while the run process dies.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from benchhelp import benchctl
+
+
+def _points(db: Path, run_id: int) -> int:
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+            row = con.execute("SELECT count(*) FROM points WHERE run_id = ?",
+                              (run_id,)).fetchone()
+    except sqlite3.OperationalError:  # the schema is still being created
+        return 0
+    return int(row[0])
+
+
+def _start(bench_dir: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "benchctl.cli", "run", "nawi_balance", "--bench",
+         str(bench_dir / "bench.toml"), "--dut", str(bench_dir / "dut.toml"), "--operator",
+         "sim", "--mode", "calibrate", "--json", "--speed", "100"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _measured(doc: dict[str, Any]) -> dict[str, Any]:
+    return {p["key"]: (p["indicated"], p["reference"], p["error"], p["U"], p["verdict"])
+            for p in doc["points"]}
+
+
+@pytest.mark.parametrize("kill_after", [2, 9, 21])
+def test_sigkill_then_resume_equals_uninterrupted(bench_dir: Path, simulation: Any,
+                                                  kill_after: int) -> None:
+    db = bench_dir / "bench.db"
+    proc = _start(bench_dir)
+    deadline = time.monotonic() + 60
+    try:
+        while not (db.exists() and _points(db, 1) >= kill_after):
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "the run did not get far enough"
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    taken_before = _points(db, 1)
+    assert taken_before >= kill_after
+
+    resumed = benchctl("resume", "1", "--operator", "sim", "--json", "--db",
+                       f"sqlite:///{db}", check=True)
+    doc = json.loads(resumed.stdout)
+    assert doc["state"] == "completed"
+    # The resumed run started from the points already taken, not from the beginning.
+    assert f"resumed after {taken_before} points already taken" in resumed.stderr
+
+    fresh = benchctl("run", "nawi_balance", "--bench", str(bench_dir / "bench.toml"), "--dut",
+                     str(bench_dir / "dut.toml"), "--operator", "sim", "--mode", "calibrate",
+                     "--json", "--speed", "100", check=True)
+    ref = json.loads(fresh.stdout)
+    assert _measured(doc) == _measured(ref)
+    assert doc["verdict"] == ref["verdict"]
+    assert doc["measured_points"] == ref["measured_points"]
+    # No reading lost or duplicated: one per balance point, three per ambient point, and
+    # every reading belongs to exactly one committed point.
+    with sqlite3.connect(db) as con:
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        for run_id in (1, 2):
+            keys = [r[0] for r in con.execute(
+                "SELECT key FROM points WHERE run_id = ? ORDER BY seq", (run_id,))]
+            assert len(keys) == len(set(keys))
+            orphans = con.execute("SELECT count(*) FROM readings WHERE run_id = ? AND "
+                                  "point_id IS NULL", (run_id,)).fetchone()[0]
+            assert orphans == 0
+        counts = [con.execute("SELECT count(*) FROM readings WHERE run_id = ?",
+                              (run_id,)).fetchone()[0] for run_id in (1, 2)]
+        assert counts[0] == counts[1]
+        seqs = [r[0] for r in con.execute("SELECT seq FROM points WHERE run_id = 1 ORDER BY seq")]
+        assert seqs == list(range(1, len(seqs) + 1))
+
+
+def test_resume_refuses_a_completed_run(bench_dir: Path, simulation: Any) -> None:
+    r = benchctl("run", "nawi_balance", "--bench", str(bench_dir / "bench.toml"), "--dut",
+                 str(bench_dir / "dut.toml"), "--operator", "sim", "--param", "loads=5,6200",
+                 "--param", "rep_n=2")
+    assert r.returncode == 0, r.stderr
+    r = benchctl("resume", "1", "--operator", "sim", "--db",
+                 f"sqlite:///{bench_dir / 'bench.db'}")
+    assert r.returncode == 2
+    assert "run 1 is completed" in r.stderr
