@@ -24,6 +24,7 @@ Other simulator modules can add types with :func:`register_simulator_type`.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import math
 import threading
 from collections.abc import Callable, Mapping
@@ -284,11 +285,25 @@ class Simulation:
         self.stop()
 
 
+def _import_type_module(type_name: str) -> None:
+    """A type not bundled here may live in a module of the same name in the simulators
+    package (a centre's own library folder included); importing it registers the type."""
+    if not type_name.isidentifier() or not __package__:
+        return
+    try:
+        importlib.import_module(f"{__package__}.{type_name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__package__}.{type_name}":
+            raise
+
+
 def _validate(name: str, spec: Mapping[str, Any]) -> tuple[SimulatorType, str, dict[str, Any]]:
     where = f"instruments.{name}.simulator"
     if not isinstance(spec, Mapping):
         raise ValueError(f"{where}: expected a table of simulator settings, got {spec!r}")
     type_name = spec.get("type")
+    if isinstance(type_name, str) and type_name not in SIMULATOR_TYPES:
+        _import_type_module(type_name)
     known_types = ", ".join(sorted(SIMULATOR_TYPES))
     if type_name is None:
         raise ValueError(f"{where}: missing 'type'; expected one of {known_types}")

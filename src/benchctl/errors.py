@@ -20,7 +20,7 @@ class BenchctlError(Exception):
 
 
 class ConfigError(BenchctlError):
-    """A bench file, DUT file or reference file is wrong: names the file, the key, the expectation."""
+    """A bench, DUT or reference file is wrong: names the file, the key, the expectation."""
 
     def __init__(self, file: str, key: str, expected: str, *, got: object = None) -> None:
         where = f"{file}: [{key}]" if key else file

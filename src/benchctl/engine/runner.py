@@ -219,7 +219,6 @@ def _certificate(s: Any, cert_id: int) -> Any:
 def load_reference_objects(db: Any, refs: dict[str, tuple[int, str]]) -> dict[str, Any]:
     """Certificate ids -> what procedures use (a weight set with its per-weight data)."""
     from ..metrology.test_loads import CertifiedWeight, WeightSet
-    from ..store import repository as repo
 
     out: dict[str, Any] = {}
     with db.session() as s:
