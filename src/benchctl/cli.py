@@ -34,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_db(p)
     p.add_argument("--out", default="demo-out", help="folder for the database and certificates")
     p.add_argument("--speed", type=float, default=50.0, help="simulated time factor")
+    p.add_argument("--only", action="append", metavar="JOB",
+                   help="run only this demo job (balance, pressure, dispenser); repeatable")
 
     p = sub.add_parser("sim", help="start the simulators a bench file names")
     p.add_argument("--bench", default="bench.toml")

@@ -240,7 +240,24 @@ def cmd_resume(args: argparse.Namespace) -> int:
 # -- runs / report / db ----------------------------------------------------------------------
 
 def format_table(doc: dict[str, Any]) -> str:
-    """The result table a technician reads on the terminal."""
+    """The result table a technician reads on the terminal.
+
+    A procedure may print its own (``format_table(doc)`` in its module: a pressure table has
+    up and down columns, a dispenser table flow rates); otherwise the generic one.
+    """
+    from . import library
+
+    try:
+        module = library.load("procedures", str(doc["procedure"]))
+    except BenchctlError:
+        module = None
+    own = getattr(module, "format_table", None)
+    if own is not None:
+        return str(own(doc))
+    return generic_table(doc)
+
+
+def generic_table(doc: dict[str, Any]) -> str:
     unit = doc["dut"].get("unit") or ""
     calib = doc["mode"] == "calibrate"
     head = (f"run {doc['run_id']} · {doc['procedure']} v{doc['procedure_version']} · "

@@ -1,8 +1,8 @@
-"""``benchctl demo``: the whole balance job on simulated instruments, in under a minute.
+"""``benchctl demo``: the bundled jobs on simulated instruments, in under a minute.
 
-Starts the simulators in process, registers the demo weight set and balance, runs the balance
-procedure in verification and in calibration mode with the simulated operator, prints the
-result tables and writes the certificates.
+For each job of ``demo_data/demos.toml``: start its simulators in process, register its
+references and DUT, run the procedure in each mode with the simulated operator, print the
+result table and write the certificates.
 """
 
 from __future__ import annotations
@@ -11,16 +11,23 @@ import argparse
 import shutil
 import sys
 import time
+import tomllib
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
-DEMO_FILES = ("demo-bench.toml", "demo-weights-F1.toml", "demo-balance.toml")
+
+def demo_jobs() -> list[dict[str, Any]]:
+    pkg = resources.files("benchctl") / "demo_data"
+    data = tomllib.loads((pkg / "demos.toml").read_text(encoding="utf-8"))
+    return list(data["demo"])
 
 
-def copy_demo_files(out: Path) -> None:
+def copy_demo_files(out: Path, jobs: list[dict[str, Any]]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     pkg = resources.files("benchctl") / "demo_data"
-    for name in DEMO_FILES:
+    names = {n for job in jobs for n in (job["bench"], job["dut"], *job.get("files", []))}
+    for name in sorted(names):
         with resources.as_file(pkg / name) as src:
             shutil.copyfile(src, out / name)
 
@@ -30,43 +37,46 @@ def run_demo(args: argparse.Namespace) -> int:
     from .config import load_bench
     from .engine.operators import SimulatedOperator
     from .engine.runner import RunOptions, start_run
-    from .progress import ProgressPrinter
     from .reports.certificate import write_html
     from .reports.document import run_document
     from .store import open_database
 
     t0 = time.monotonic()
     out = Path(args.out).resolve()
-    copy_demo_files(out)
+    jobs = demo_jobs()
+    only = getattr(args, "only", None)
+    if only:
+        jobs = [j for j in jobs if j["name"] in only]
+    copy_demo_files(out, jobs)
     db_url = args.db or f"sqlite:///{out / 'benchctl-demo.db'}"
     db = open_database(db_url)
-    bench = load_bench(out / "demo-bench.toml")
-    sim = start_bench_simulation(bench, args.speed)
     written: list[Path] = []
     status = 0
-    try:
-        sim_bench = simulated_bench(bench, sim)
-        print("simulators: " + ", ".join(f"{n} at {r}" for n, r in sim.resources.items()))
-        for mode in ("verify", "calibrate"):
-            print(f"\n== nawi_balance, {mode} ==", flush=True)
-            operator = SimulatedOperator(sim.control_address)
-            opts = RunOptions(bench=sim_bench, operator=operator, db=db, speed=args.speed,
-                              listeners=[ProgressPrinter(sys.stderr, live=False)]
-                              if getattr(args, "verbose", False) else [],
-                              handle_signals=True)
-            outcome = start_run("nawi_balance", str(out / "demo-balance.toml"), mode, [], opts)
-            doc = run_document(db, outcome.run_id)
-            print(format_table(doc))
-            for lang in ("vi", "en"):
-                path = out / f"certificate-run{outcome.run_id}-{lang}.html"
-                write_html(doc, path, lang=lang)
-                written.append(path)
-            if outcome.state != "completed":
-                print(f"run {outcome.run_id} {outcome.state}: {outcome.message}",
-                      file=sys.stderr)
-                status = 1
-    finally:
-        sim.stop()
+    for job in jobs:
+        bench = load_bench(out / job["bench"])
+        sim = start_bench_simulation(bench, args.speed)
+        try:
+            sim_bench = simulated_bench(bench, sim)
+            print(f"\n### {job['title']}")
+            print("simulators: " + ", ".join(f"{n} at {r}" for n, r in sim.resources.items()))
+            for mode in job["modes"]:
+                print(f"\n== {job['procedure']}, {mode} ==", flush=True)
+                opts = RunOptions(bench=sim_bench, operator=SimulatedOperator(
+                    sim.control_address), db=db, speed=args.speed, listeners=[])
+                outcome = start_run(job["procedure"], str(out / job["dut"]), mode,
+                                    list(job.get("params", [])), opts)
+                doc = run_document(db, outcome.run_id)
+                print(format_table(doc), flush=True)
+                for lang in ("vi", "en"):
+                    path = out / f"certificate-run{outcome.run_id}-{lang}.html"
+                    write_html(doc, path, lang=lang)
+                    written.append(path)
+                if outcome.state != "completed":
+                    print(f"run {outcome.run_id} {outcome.state}: {outcome.message}",
+                          file=sys.stderr)
+                    status = 1
+        finally:
+            sim.stop()
     print(f"\ndatabase:     {db.url_masked}")
     for p in written:
         print(f"certificate:  {p}")

@@ -52,6 +52,21 @@ CATALOGUE: dict[str, dict[str, str]] = {
 }
 
 
+def register(messages: dict[str, dict[str, str]]) -> None:
+    """Add a procedure's or driver's own messages (each with "en" and "vi") to the catalogue.
+
+    Library modules outside the engine bring their texts with them; an id already in the
+    catalogue must not be redefined differently.
+    """
+    for message_id, entry in messages.items():
+        if "en" not in entry or "vi" not in entry:
+            raise ValueError(f"message {message_id!r} needs both 'en' and 'vi'")
+        existing = CATALOGUE.get(message_id)
+        if existing is not None and existing != entry:
+            raise ValueError(f"message {message_id!r} is already defined differently")
+        CATALOGUE[message_id] = dict(entry)
+
+
 def t(message_id: str, locale: str = "en", **params: Any) -> str:
     """The text of ``message_id`` in ``locale`` (English when a translation is missing)."""
     entry = CATALOGUE.get(message_id)

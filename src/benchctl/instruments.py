@@ -94,7 +94,98 @@ class EnvironmentMonitor(Instrument):
     def read_ambient(self) -> Ambient: ...
 
 
+class PressureIndicator(Instrument):
+    """Anything that shows a pressure: a digital gauge, a transmitter read by a DMM, a dial
+    gauge read by the technician."""
+
+    @abc.abstractmethod
+    def read(self) -> Reading:
+        """The pressure now, in the instrument's unit (``Reading.unit``)."""
+
+
+class PressureController(PressureIndicator):
+    """A pressure controller/calibrator used as the reference standard."""
+
+    @abc.abstractmethod
+    def set_unit(self, unit: str) -> None:
+        """Set the pressure unit (pint spelling, e.g. "kPa") and read it back."""
+
+    @abc.abstractmethod
+    def set_setpoint(self, value: float) -> None:
+        """Set the setpoint in the current unit; raise if the instrument refuses it."""
+
+    @abc.abstractmethod
+    def set_control(self, on: bool) -> None:
+        """Switch active control (output) on or off."""
+
+    @abc.abstractmethod
+    def read_in_limits(self) -> tuple[Reading, bool]:
+        """The pressure and whether it has been within the in-limits band for the dwell."""
+
+    @abc.abstractmethod
+    def vent(self) -> None:
+        """Vent to atmosphere (the safe state), control off."""
+
+
+@dataclass(frozen=True)
+class FlowTotals:
+    mass: Reading
+    volume: Reading
+
+
+class FlowMeter(Instrument):
+    """A master meter (e.g. Coriolis) used as the reference of a dispenser verification."""
+
+    @abc.abstractmethod
+    def read_totals(self) -> FlowTotals: ...
+
+    @abc.abstractmethod
+    def read_flow(self) -> Reading:
+        """Volume flow rate now."""
+
+    @abc.abstractmethod
+    def read_density(self) -> Reading: ...
+
+    @abc.abstractmethod
+    def read_temperature(self) -> Reading: ...
+
+    @abc.abstractmethod
+    def reset_totals(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What a dispenser shows for the current or last delivery."""
+
+    volume: Reading
+    amount: float | None
+    unit_price: float | None
+    flow: float | None
+    raw: bytes = b""
+
+
+class FuelDispenser(Instrument):
+    """A fuel dispenser (fuelling point) under test."""
+
+    @abc.abstractmethod
+    def state(self) -> str:
+        """IFSF-style fuelling-point state: IDLE, CALLING, AUTHORISED, FUELLING, ..."""
+
+    @abc.abstractmethod
+    def authorise(self, preset_volume: float) -> None: ...
+
+    @abc.abstractmethod
+    def stop(self) -> None: ...
+
+    @abc.abstractmethod
+    def delivery(self) -> Delivery: ...
+
+
 ROLES: dict[str, Any] = {
     "balance": Balance,
     "environment_monitor": EnvironmentMonitor,
+    "pressure_indicator": PressureIndicator,
+    "pressure_controller": PressureController,
+    "flow_meter": FlowMeter,
+    "fuel_dispenser": FuelDispenser,
 }

@@ -164,6 +164,11 @@ class RunContext:
             result = _named(result, handle.name)
         return result
 
+    async def read_together(self, *calls: tuple[str, str]) -> list[Any]:
+        """Call several instruments at the same instant (reference and DUT), each in its own
+        worker thread; the procedure stores the skew between their timestamps."""
+        return list(await asyncio.gather(*(self.call(slot, method) for slot, method in calls)))
+
     # -- points --------------------------------------------------------------------------
 
     def is_done(self, key: str) -> bool:

@@ -69,11 +69,21 @@ def driver_module(config: InstrumentConfig) -> Any:
     return library.load("drivers", config.driver)
 
 
+def driver_role(module: Any, config: InstrumentConfig) -> str | None:
+    """The role a bench instrument plays: the driver's ROLE, or for drivers that can play
+    several (the manual driver), ``role_for(options)``."""
+    role_for = getattr(module, "role_for", None)
+    if role_for is not None:
+        return str(role_for(config.options))
+    role = getattr(module, "ROLE", None)
+    return None if role is None else str(role)
+
+
 def open_instrument(bench: BenchConfig, config: InstrumentConfig,
                     operator: OperatorPort | None, *, connect_timeout: float = 10.0,
                     ) -> InstrumentHandle:
     module = driver_module(config)
-    role = getattr(module, "ROLE", None)
+    role = driver_role(module, config)
     if role is None or not hasattr(module, "connect"):
         raise BenchctlError(f"driver {config.driver!r} has no ROLE and connect(); "
                             "see docs/extending.md")
@@ -116,8 +126,7 @@ def assign_slots(bench: BenchConfig, slots: dict[str, dict[str, Any]]
     A slot ``{"role": "balance", "dut": True}`` takes the one instrument whose driver plays
     that role; when two do, the one marked ``role = "dut"`` (or ``"reference"``) in bench.toml.
     """
-    roles = {name: getattr(driver_module(cfg), "ROLE", None)
-             for name, cfg in bench.instruments.items()}
+    roles = {name: driver_role(driver_module(cfg), cfg) for name, cfg in bench.instruments.items()}
     out: dict[str, str | None] = {}
     for slot, req in slots.items():
         candidates = [n for n, r in roles.items() if r == req["role"]]
