@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from benchctl.assets import BalanceSpec, DutSpec
-from benchctl.errors import DutParameterError
+from benchctl.errors import DutParameterError, InstrumentError
 from benchctl.instruments import Reading
 from benchctl.metrology import balance_budget, decision, gum, r76
 from benchctl.metrology.test_loads import TestLoad, WeightSet, compose
@@ -108,7 +108,7 @@ async def run(ctx: Any) -> None:
     to_g = 1.0 / UNIT_PER_G[spec.unit]
     loads = {x: compose(weights, x * to_g) for x in
              {*p["loads"], p["ecc_load"], p["rep_load"]}}
-    timeout = ctx.clock.real_seconds(float(ctx.params.get("stability_timeout", 30.0))) + 2.0
+    timeout = ctx.clock.real_seconds(float(ctx.params.get("stability_timeout", 30.0))) + 1.0
 
     async def place(key: str, load: float, position: str = "centre") -> None:
         tl = loads[load]
@@ -134,8 +134,10 @@ async def run(ctx: Any) -> None:
                     "indicated": reading.value, "stable": reading.stable,
                     "weights": list(tl.weight_ids) if tl else [], **where}
             if reading.unit != spec.unit:
-                raise DutParameterError(f"the balance answers in {reading.unit}, the DUT file "
-                                        f"says {spec.unit}")
+                # Not a value to record: pause so the technician can set the balance's unit.
+                raise InstrumentError(ctx.instrument("balance").config.resource,
+                                      f"the balance answers in {reading.unit}; the DUT is "
+                                      f"calibrated in {spec.unit}: set its unit to {spec.unit}")
             return data, [reading]
         return dict(await ctx.point(key, measure))
 

@@ -278,6 +278,8 @@ class SimWorld:
             "place_load": self._place_load,
             "remove_load": self._remove_load,
             "read": self._read,
+            "zero": self._zero,
+            "tare": self._tare,
             "set_ambient": self._set_ambient,
             "fault": self._fault,
             "power_cycle": self._power_cycle,
@@ -376,6 +378,23 @@ class SimWorld:
         if not hasattr(obj, "operator_read"):
             raise ActionError(f"instrument {name!r} has no display to read")
         return {"ok": True, "instrument": name, **obj.operator_read()}
+
+    def _zero(self, action: Mapping[str, Any]) -> dict[str, Any]:
+        """The technician presses the zero key of a balance with no interface."""
+        name, obj = self._resolve(action, "zero_now", "balance")
+        status = obj.zero_now()
+        if status != "ok":
+            raise ActionError(f"balance {name!r} refused to zero ({status}: outside the "
+                              "zero-setting range)")
+        return {"ok": True, "instrument": name}
+
+    def _tare(self, action: Mapping[str, Any]) -> dict[str, Any]:
+        """The technician presses the tare key."""
+        name, obj = self._resolve(action, "tare_now", "balance")
+        status, _counts = obj.tare_now()
+        if status not in ("ok", "S"):
+            raise ActionError(f"balance {name!r} refused to tare ({status})")
+        return {"ok": True, "instrument": name}
 
     def _set_ambient(self, action: Mapping[str, Any]) -> dict[str, Any]:
         values: dict[str, float] = {}

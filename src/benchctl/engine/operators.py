@@ -303,9 +303,11 @@ class SimulatedOperator(OperatorChannel):
 
     kind = "sim"
 
-    def __init__(self, control_address: str, *, max_retries: int = 3) -> None:
+    def __init__(self, control_address: str, *, max_retries: int = 3,
+                 settle_timeout: float = 10.0) -> None:
         self.client = ControlClient(control_address)
         self.max_retries = max_retries
+        self.settle_timeout = settle_timeout
         self._faults_seen: dict[str, int] = {}
 
     def _apply(self, action: dict[str, Any]) -> dict[str, Any]:
@@ -321,13 +323,21 @@ class SimulatedOperator(OperatorChannel):
         if kind == "place_load":
             await asyncio.to_thread(self._apply, {"type": "remove_load", **_inst(action)})
             await asyncio.to_thread(self._apply, action)
-        elif kind in ("remove_load", "set_ambient", "deliver", "set_pressure", "zero"):
+        elif kind in ("remove_load", "set_ambient", "deliver", "set_pressure", "zero", "tare"):
             await asyncio.to_thread(self._apply, action)
         if request.kind == "number":
             if kind != "read":
                 raise OperatorAbort(f"simulated operator cannot answer {request.key!r}: "
                                     "no read action")
             reply = await asyncio.to_thread(self._apply, action)
+            # A technician waits for the display to settle (its stability mark) before reading.
+            deadline = asyncio.get_running_loop().time() + self.settle_timeout
+            while reply.get("stable") is False and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.01)
+                reply = await asyncio.to_thread(self._apply, action)
+            if reply.get("value") is None:
+                raise OperatorAbort(f"simulated operator cannot read {action.get('instrument')}: "
+                                    f"the display shows {reply.get('text') or reply}")
             value = float(reply["value"])
             return OperatorAnswer(value=value, unit=reply.get("unit", request.unit),
                                   raw=json.dumps(reply, sort_keys=True).encode())

@@ -1,0 +1,114 @@
+"""Garbled, truncated, error and silent replies from the balance during a run: a bounded
+retry or a pause with a clear message, never a recorded value."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from benchctl.config import load_bench
+from benchctl.engine.operators import SimulatedOperator
+from benchctl.engine.runner import RunOptions, resume_run, start_run
+from benchctl.reports.document import run_document
+from benchctl.store import open_database
+from benchctl.store import repository as repo
+
+WEIGHT_LINE = re.compile(rb"^S S +-?\d+\.\d g$")
+SHORT = ["loads=5,2000,6200", "rep_n=2"]
+
+
+def _options(bench_dir: Path, simulation: Any, events: list[dict[str, Any]]) -> RunOptions:
+    bench = load_bench(bench_dir / "bench.toml")
+    return RunOptions(bench=bench, operator=SimulatedOperator(simulation.control_address),
+                      db=open_database(bench.database), speed=100.0, handle_signals=False,
+                      listeners=[events.append])
+
+
+def _inject_when(simulation: Any, key: str, fault: dict[str, Any]):  # noqa: ANN202
+    """A listener that injects ``fault`` once point ``key`` has been committed."""
+    done = []
+
+    def listener(event: dict[str, Any]) -> None:
+        if event.get("event") == "point" and event.get("key") == key and not done:
+            done.append(True)
+            assert simulation.world.apply({"type": "fault", "instrument": "balance",
+                                           **fault})["ok"]
+    return listener
+
+
+def _balance_readings(opts: RunOptions, run_id: int) -> list[Any]:
+    with opts.db.session() as s:
+        return [r for r in repo.readings_of(s, run_id) if r.instrument == "balance"]
+
+
+def test_transient_faults_are_retried_and_never_recorded(bench_dir: Path,
+                                                         simulation: Any) -> None:
+    events: list[dict[str, Any]] = []
+    opts = _options(bench_dir, simulation, events)
+    for key, mode, count in (("zero.start", "garbage", 1),
+                             ("eccentricity.centre", "truncated", 1),
+                             ("eccentricity.front_left", "busy", 2),
+                             ("eccentricity.back_left", "silence", 1),
+                             ("eccentricity.back_right", "wrong_unit", 1)):
+        opts.listeners.append(_inject_when(simulation, key, {"mode": mode, "count": count}))
+    outcome = start_run("nawi_balance", str(bench_dir / "dut.toml"), "verify", SHORT, opts)
+    retries = [e for e in events if e["event"] == "retry"]
+    paused = [e for e in events if e["event"] == "paused"]
+    assert outcome.state == "completed", outcome.message
+    # garbage, truncated (timeout), 2 × busy (S I), silence: each retried, each named.
+    assert len(retries) >= 5, retries
+    assert all("socket://127.0.0.1" in e["error"] for e in retries)
+    assert any("S I" in e["error"] or "not executable" in e["error"] or "busy" in
+               e["error"].lower() for e in retries)
+    # A reading in kg where the balance should answer in g is not transient: the run paused
+    # with the reason, the simulated operator chose retry, and the point was measured again.
+    assert any("kg" in e["reason"] for e in paused), paused
+    readings = _balance_readings(opts, outcome.run_id)
+    assert readings, "no balance readings recorded"
+    for r in readings:
+        assert WEIGHT_LINE.match(r.raw), r.raw
+        assert r.unit == "g"
+
+
+def test_persistent_error_pauses_then_aborts_and_resume_completes(bench_dir: Path,
+                                                                   simulation: Any) -> None:
+    events: list[dict[str, Any]] = []
+    opts = _options(bench_dir, simulation, events)
+    opts.listeners.append(_inject_when(simulation, "eccentricity.centre",
+                                       {"mode": "error", "count": 1000}))
+    outcome = start_run("nawi_balance", str(bench_dir / "dut.toml"), "verify", SHORT, opts)
+    assert outcome.state == "aborted"
+    assert "syntax error" in (outcome.message or "")
+    assert "socket://127.0.0.1" in (outcome.message or "")
+    paused = [e for e in events if e["event"] == "paused"]
+    assert len(paused) == 4  # the first fault and three retries chosen by the operator
+    assert all(e["key"] == "eccentricity.front_left" for e in paused)
+    doc = run_document(opts.db, outcome.run_id)
+    assert doc["state"] == "aborted"
+    with opts.db.session() as s:
+        taken = set(repo.completed_points(s, outcome.run_id))
+    assert "eccentricity.centre" in taken and "eccentricity.front_left" not in taken
+    for r in _balance_readings(opts, outcome.run_id):
+        assert WEIGHT_LINE.match(r.raw), r.raw
+
+    # The technician fixes the balance; the run continues at the next point.
+    simulation.world.apply({"type": "fault", "instrument": "balance", "mode": "clear"})
+    events.clear()
+    opts2 = _options(bench_dir, simulation, events)
+    resumed = resume_run(outcome.run_id, opts2)
+    assert resumed.state == "completed", resumed.message
+    started = [e["key"] for e in events if e["event"] == "point_started"]
+    assert started[0] == "eccentricity.front_left"
+    assert "eccentricity.centre" not in started
+    doc = run_document(opts2.db, outcome.run_id)
+    assert doc["state"] == "completed" and doc["verdict"] in ("pass", "fail")
+
+
+def test_dead_balance_at_start_is_a_clear_error(bench_dir: Path, simulation: Any) -> None:
+    simulation.servers["balance"].stop()
+    events: list[dict[str, Any]] = []
+    opts = _options(bench_dir, simulation, events)
+    outcome = start_run("nawi_balance", str(bench_dir / "dut.toml"), "verify", SHORT, opts)
+    assert outcome.state == "failed"
+    assert "socket://127.0.0.1" in (outcome.message or "")

@@ -1,0 +1,112 @@
+"""Operator channels: terminal, answers file, and a manual balance read by the simulated
+technician."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from benchhelp import bench_text, benchctl
+
+from benchctl.engine.operators import AnswersFileOperator, TerminalOperator, check_number
+from benchctl.errors import ConfigError, OperatorAbort
+from benchctl.operator import OperatorRequest
+
+NUMBER = OperatorRequest(kind="number", key="weighing.up.5g", text="Read the balance",
+                         unit="g", minimum=0.0, maximum=6200.0, resolution=0.1)
+
+
+def test_check_number() -> None:
+    assert check_number(NUMBER, 5.1, "g") is None
+    assert "not a multiple of the resolution 0.1" in (check_number(NUMBER, 5.03, "g") or "")
+    assert "above the maximum 6200.0 g" in (check_number(NUMBER, 7000, "g") or "")
+    assert "below the minimum" in (check_number(NUMBER, -1, "g") or "")
+    assert "unit 'kg' given, 'g' expected" in (check_number(NUMBER, 5, "kg") or "")
+    assert check_number(NUMBER, float("nan"), "g") == "not a finite number"
+
+
+def test_terminal_operator_validates_and_retries() -> None:
+    out = io.StringIO()
+    op = TerminalOperator(stdin=io.StringIO("abc\n5.03\n7000\n5,1\n"), stdout=out)
+    answer = asyncio.run(op.ask(NUMBER))
+    assert answer.value == 5.1 and answer.unit == "g" and answer.raw == b"5,1"
+    text = out.getvalue()
+    assert "'abc' is not a number" in text
+    assert "not a multiple of the resolution 0.1" in text
+    assert "above the maximum" in text
+    assert "[weighing.up.5g] Read the balance" in text
+
+
+def test_terminal_operator_instruction_confirm_abort_and_eof() -> None:
+    op = TerminalOperator(stdin=io.StringIO("\nmaybe\ny\na\n"), stdout=io.StringIO())
+    instr = OperatorRequest(kind="instruction", key="k", text="Place 2 kg")
+    confirm = OperatorRequest(kind="confirm", key="k", text="Is the pan clean?")
+    assert asyncio.run(op.ask(instr)).ok is True
+    assert asyncio.run(op.ask(confirm)).ok is True   # "maybe" asked again, then "y"
+    assert asyncio.run(op.ask(instr)).abort is True
+    with pytest.raises(OperatorAbort, match="end of input"):
+        asyncio.run(op.ask(instr))
+
+
+def test_answers_file(tmp_path: Path) -> None:
+    f = tmp_path / "answers.toml"
+    f.write_text('confirm_all = true\n[answers."weighing.up.*"]\nvalue = 5.1\nunit = "g"\n'
+                 '[answers."eccentricity.*"]\nabort = true\n', encoding="utf-8")
+    op = AnswersFileOperator(f)
+    assert asyncio.run(op.ask(NUMBER)).value == 5.1
+    assert asyncio.run(op.ask(OperatorRequest(kind="instruction", key="zero.start",
+                                              text="x"))).ok
+    assert asyncio.run(op.ask(OperatorRequest(kind="number", key="eccentricity.centre",
+                                              text="x"))).abort
+    with pytest.raises(OperatorAbort, match=r"no answer for number request 'repeatability\.1'"):
+        asyncio.run(op.ask(OperatorRequest(kind="number", key="repeatability.1", text="x")))
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[answers\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="valid TOML"):
+        AnswersFileOperator(bad)
+
+
+def _manual_bench(bench_dir: Path, simulation: Any) -> Path:
+    text = bench_text(dict(simulation.resources), control=simulation.control_address,
+                      db=f"sqlite:///{bench_dir / 'bench.db'}")
+    text = text.replace('driver = "mettler_sics"', 'driver = "manual"').replace(
+        f'resource = "{simulation.resources["balance"]}"',
+        'resource = "manual"\nunit = "g"\nresolution = 0.1\nminimum = -1.0\nmaximum = 6209.0')
+    text = text.replace("timeout = 5.0\n", "")
+    path = bench_dir / "manual-bench.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_manual_balance_read_by_the_simulated_technician(bench_dir: Path,
+                                                         simulation: Any) -> None:
+    """A balance with no interface: the technician reads its display for every point."""
+    bench = _manual_bench(bench_dir, simulation)
+    r = benchctl("run", "nawi_balance", "--bench", str(bench), "--dut",
+                 str(bench_dir / "dut.toml"), "--operator", "sim", "--json", "--param",
+                 "loads=5,2000,6200", "--param", "rep_n=2")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    balance = simulation.world.get("balance")
+    for p in doc["points"]:
+        if p["test"] == "weighing":
+            expected = balance.injected_error(p["nominal"]) - (p["reference"] - p["nominal"])
+            assert abs(p["error"] - expected) <= 0.05 + 1e-9, p
+
+
+def test_answers_file_run_completes(bench_dir: Path, simulation: Any) -> None:
+    """Unattended: every instruction confirmed from the file (nobody places the loads, so
+    the balance reads zero and the verification fails, as it must)."""
+    answers = bench_dir / "answers.toml"
+    answers.write_text("confirm_all = true\n", encoding="utf-8")
+    r = benchctl("run", "nawi_balance", "--bench", str(bench_dir / "bench.toml"), "--dut",
+                 str(bench_dir / "dut.toml"), "--operator", f"answers:{answers}", "--json",
+                 "--param", "loads=5,6200", "--param", "rep_n=2")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["state"] == "completed" and doc["verdict"] == "fail"
+    assert doc["operator"] == "answers"
