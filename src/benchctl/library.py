@@ -48,9 +48,17 @@ def configure(extra_roots: Iterable[str | Path] = ()) -> None:
             raise LibraryError(f"library folder {root} does not exist")
     _extra_roots[:] = roots
     for kind in KINDS:
+        folders = search_path(kind)
         pkg = sys.modules.get(PACKAGE[kind])
         if pkg is not None:
-            pkg.__path__ = [str(p) for p in search_path(kind)]
+            pkg.__path__ = [str(p) for p in folders]
+        # Forget modules loaded from folders no longer configured, so they cannot be used.
+        prefix = PACKAGE[kind] + "."
+        for name, module in list(sys.modules.items()):
+            if name.startswith(prefix):
+                origin = Path(getattr(module, "__file__", "") or "").resolve().parent
+                if not any(origin == f.resolve() for f in folders):
+                    del sys.modules[name]
 
 
 def search_path(kind: str) -> list[Path]:
