@@ -34,9 +34,9 @@ print("ok", root)
 @pytest.mark.slow
 def test_wheel_carries_the_library(tmp_path: Path) -> None:
     wheels = tmp_path / "wheels"
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                            "-q", "-w", str(wheels), str(ROOT)], capture_output=True, text=True,
-                           timeout=300)
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
+                            "--no-build-isolation", "-q", "-w", str(wheels), str(ROOT)],
+                           capture_output=True, text=True, timeout=300)
     assert build.returncode == 0, build.stderr
     wheel = next(wheels.glob("benchctl-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
