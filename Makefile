@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/benchctl demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src drivers procedures simulators tests benchmarks
+	$(BIN)/ruff check .
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

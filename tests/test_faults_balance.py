@@ -25,7 +25,7 @@ def _options(bench_dir: Path, simulation: Any, events: list[dict[str, Any]]) -> 
                       listeners=[events.append])
 
 
-def _inject_when(simulation: Any, key: str, fault: dict[str, Any]):  # noqa: ANN202
+def _inject_when(simulation: Any, key: str, fault: dict[str, Any]):
     """A listener that injects ``fault`` once point ``key`` has been committed."""
     done = []
 
@@ -112,3 +112,45 @@ def test_dead_balance_at_start_is_a_clear_error(bench_dir: Path, simulation: Any
     outcome = start_run("nawi_balance", str(bench_dir / "dut.toml"), "verify", SHORT, opts)
     assert outcome.state == "failed"
     assert "socket://127.0.0.1" in (outcome.message or "")
+
+
+def test_balance_down_pauses_then_continues_when_it_returns(bench_dir: Path,
+                                                            simulation: Any) -> None:
+    """The cable is pulled mid-run (the server goes away); the run pauses with a clear
+    message, reconnects by itself when the balance is back, and completes."""
+    import threading
+
+    from benchctl_simulators.servers import TcpLineServer
+
+    events: list[dict[str, Any]] = []
+    bench = load_bench(bench_dir / "bench.toml")
+    opts = RunOptions(bench=bench, db=open_database(bench.database), speed=100.0,
+                      handle_signals=False, listeners=[events.append],
+                      operator=SimulatedOperator(simulation.control_address,
+                                                 fault_patience=30.0))
+    old = simulation.servers["balance"]
+    restarted: list[Any] = []
+
+    def pull_cable(event: dict[str, Any]) -> None:
+        if event.get("event") == "point" and event.get("key") == "eccentricity.centre":
+            old.stop()
+
+            def plug_back() -> None:
+                restarted.append(TcpLineServer(old.factory, "127.0.0.1", old.port,
+                                               name="balance"))
+            threading.Timer(1.0, plug_back).start()
+
+    opts.listeners.append(pull_cable)
+    try:
+        outcome = start_run("nawi_balance", str(bench_dir / "dut.toml"), "verify", SHORT, opts)
+    finally:
+        for server in restarted:
+            server.stop()
+    assert outcome.state == "completed", outcome.message
+    paused = [e for e in events if e["event"] == "paused"]
+    assert paused and paused[0]["key"] == "eccentricity.front_left"
+    assert "socket://127.0.0.1" in paused[0]["reason"]
+    withdrawn = [e for e in events if e["event"] == "request_withdrawn"]
+    assert withdrawn and "balance answers again" in withdrawn[0]["reason"]
+    keys = [e["key"] for e in events if e["event"] == "point"]
+    assert keys.count("eccentricity.front_left") == 1

@@ -45,11 +45,38 @@ def test_terminal_operator_instruction_confirm_abort_and_eof() -> None:
     op = TerminalOperator(stdin=io.StringIO("\nmaybe\ny\na\n"), stdout=io.StringIO())
     instr = OperatorRequest(kind="instruction", key="k", text="Place 2 kg")
     confirm = OperatorRequest(kind="confirm", key="k", text="Is the pan clean?")
-    assert asyncio.run(op.ask(instr)).ok is True
-    assert asyncio.run(op.ask(confirm)).ok is True   # "maybe" asked again, then "y"
-    assert asyncio.run(op.ask(instr)).abort is True
-    with pytest.raises(OperatorAbort, match="end of input"):
-        asyncio.run(op.ask(instr))
+
+    async def session() -> None:
+        assert (await op.ask(instr)).ok is True
+        assert (await op.ask(confirm)).ok is True   # "maybe" asked again, then "y"
+        assert (await op.ask(instr)).abort is True
+        with pytest.raises(OperatorAbort, match="end of input"):
+            await op.ask(instr)
+
+    asyncio.run(session())
+
+
+def test_withdrawn_question_does_not_steal_the_next_answer() -> None:
+    """The instrument came back while the technician was being asked: the question is
+    withdrawn, and the next line typed answers the next question."""
+    import os
+
+    r, w = os.pipe()
+    stdin = os.fdopen(r, "r")
+    op = TerminalOperator(stdin=stdin, stdout=io.StringIO())
+
+    async def session() -> float | str | None:
+        pending = asyncio.ensure_future(op.ask(NUMBER))
+        await asyncio.sleep(0.05)
+        pending.cancel()
+        os.write(w, b"5.1\n")
+        answer = await op.ask(NUMBER)
+        return answer.value
+
+    try:
+        assert asyncio.run(session()) == 5.1
+    finally:
+        os.close(w)
 
 
 def test_answers_file(tmp_path: Path) -> None:

@@ -149,7 +149,8 @@ class RunContext:
 
     async def call(self, slot: str, method: str, *args: Any) -> Any:
         handle = self.instrument(slot)
-        fn = getattr(handle.instrument, method)
+        if not callable(getattr(handle.instrument, method, None)):
+            raise AttributeError(f"instrument {handle.name} ({handle.role}) has no {method}()")
         if hasattr(handle.instrument, "point_key"):
             handle.instrument.point_key = self.current_point  # manual instruments name the point
 
@@ -159,7 +160,7 @@ class RunContext:
                           "attempt": attempt, "error": str(exc)})
 
         await self.waiting(f"{handle.name}.{method}")
-        result = await handle.call(fn, *args, retry=self.retry, on_retry=note)
+        result = await handle.call(method, *args, retry=self.retry, on_retry=note)
         if isinstance(result, Reading | Ambient):
             result = _named(result, handle.name)
         return result
@@ -195,23 +196,60 @@ class RunContext:
         return data
 
     async def _instrument_fault(self, key: str, exc: InstrumentError) -> None:
-        """Pause the run with a clear message; the operator chooses retry or abort."""
+        """Pause the run with a clear message until the instrument answers again or the
+        operator decides: retry now, or abort (the run stays resumable)."""
         message = str(exc)
         self.state.to(RunState.PAUSED)
         await self._persist_state(RunState.PAUSED, message)
         await self.emit({"event": "paused", "key": key, "reason": message})
-        instrument = exc.resource
-        answer = await self.operator.ask(OperatorRequest(
+        handle = next((h for h in self.instruments.values()
+                       if h is not None and h.config.resource == exc.resource), None)
+        ask = asyncio.ensure_future(self.operator.ask(OperatorRequest(
             kind="choice", key=key,
-            text=self.t("instrument_fault", instrument=instrument, error=message),
+            text=self.t("instrument_fault", instrument=handle.name if handle else exc.resource,
+                        error=message),
             options=("retry", "abort"),
-            action={"type": "instrument_fault", "resource": exc.resource, "error": message}))
-        if answer.abort or answer.value != "retry":
+            action={"type": "instrument_fault", "resource": exc.resource,
+                    "instrument": handle.name if handle else None, "error": message})))
+        waiters: set[asyncio.Future[Any]] = {ask}
+        back: asyncio.Future[Any] | None = None
+        if handle is not None and exc.transient:
+            back = asyncio.ensure_future(self._wait_until_back(handle))
+            waiters.add(back)
+        try:
+            done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                if not w.done():
+                    w.cancel()
+        if back is not None and back in done and not back.cancelled() and back.exception() is None:
+            await self.emit({"event": "request_withdrawn", "key": key,
+                             "reason": f"{handle.name if handle else exc.resource} answers again"})
+            decision = "retry"
+        else:
+            try:
+                answer = ask.result()
+            except OperatorAbort as err:
+                self.state.to(RunState.RUNNING)
+                raise RunAborted(str(err)) from None
+            decision = "abort" if answer.abort or answer.value != "retry" else "retry"
+        if decision != "retry":
             self.state.to(RunState.RUNNING)  # back, so the runner can go through ABORTING
             raise RunAborted(f"aborted after instrument fault at {key}: {message}")
         self.state.to(RunState.RUNNING)
         await self._persist_state(RunState.RUNNING, None)
         await self.emit({"event": "state", "state": "running", "key": key})
+
+    async def _wait_until_back(self, handle: InstrumentHandle) -> None:
+        """Poll a dead instrument (reconnecting) until it answers; backoff up to 5 s."""
+        delay = 0.5
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await handle.probe()
+                return
+            except InstrumentError:
+                delay = min(5.0, delay * 1.5)
 
     # -- environment and results -------------------------------------------------------
 

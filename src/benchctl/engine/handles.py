@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from .. import library
 from ..config import BenchConfig, InstrumentConfig, validate_options
-from ..errors import BenchctlError, InstrumentError
+from ..errors import BenchctlError, InstrumentConnectionError, InstrumentError
 from ..instruments import Instrument
 from ..operator import OperatorPort
 
@@ -33,23 +33,34 @@ class RetryPolicy:
 
 
 class InstrumentHandle:
-    def __init__(self, config: InstrumentConfig, role: str, instrument: Instrument) -> None:
+    def __init__(self, config: InstrumentConfig, role: str, instrument: Instrument,
+                 reopen: Callable[[], Instrument] | None = None) -> None:
         self.config = config
         self.name = config.name
         self.role = role
         self.instrument = instrument
+        self._reopen = reopen
+        self._broken = False
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix=f"instrument-{config.name}")
 
-    async def call(self, fn: Callable[..., T], *args: Any, retry: RetryPolicy | None = None,
-                   on_retry: Callable[[InstrumentError, int], None] | None = None) -> T:
-        """Run a blocking driver call in this instrument's thread, retrying transient faults."""
+    async def call(self, fn: str | Callable[..., Any], *args: Any,
+                   retry: RetryPolicy | None = None,
+                   on_retry: Callable[[InstrumentError, int], None] | None = None) -> Any:
+        """Run a blocking driver call in this instrument's thread, retrying transient faults.
+
+        ``fn`` is a method name or a callable taking the instrument; a name is looked up on the
+        instrument at each attempt, so a reconnected instrument is used on the next one.
+        """
         loop = asyncio.get_running_loop()
         attempts = retry.attempts if retry else 1
         for attempt in range(1, attempts + 1):
             try:
-                return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
+                return await loop.run_in_executor(self._executor,
+                                                  functools.partial(self._invoke, fn, *args))
             except InstrumentError as exc:
+                if isinstance(exc, InstrumentConnectionError):
+                    self._broken = True
                 if not exc.transient or attempt == attempts:
                     raise
                 if on_retry:
@@ -57,6 +68,37 @@ class InstrumentHandle:
                 assert retry is not None
                 await asyncio.sleep(retry.backoff_s * attempt)
         raise AssertionError("unreachable")
+
+    def _invoke(self, fn: Any, *args: Any) -> Any:
+        if self._broken:
+            self._reconnect_now()
+        if isinstance(fn, str):
+            return getattr(self.instrument, fn)(*args)
+        return fn(*args)
+
+    def _reconnect_now(self) -> None:
+        """Close the dead connection and open a new one (in this instrument's thread)."""
+        if self._reopen is None:
+            return
+        with contextlib.suppress(Exception):
+            self.instrument.close()
+        point_key = getattr(self.instrument, "point_key", None)
+        self.instrument = self._reopen()
+        if point_key is not None and hasattr(self.instrument, "point_key"):
+            self.instrument.point_key = point_key
+        self._broken = False
+
+    async def reconnect(self) -> None:
+        """Reopen the instrument now (e.g. after the operator fixed a cable)."""
+        self._broken = True
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._reconnect_now)
+
+    async def probe(self) -> None:
+        """Prove the instrument answers again: reconnect if needed, then ask its identity."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor,
+                                   functools.partial(self._invoke, "identify"))
 
     def close(self) -> None:
         # Closing must never hide the run's own outcome.
@@ -89,19 +131,22 @@ def open_instrument(bench: BenchConfig, config: InstrumentConfig,
                             "see docs/extending.md")
     options = validate_options(str(bench.path), config.name, config.options,
                                getattr(module, "OPTIONS", {}))
+
+    def connect() -> Instrument:
+        instrument: Instrument = module.connect(config.name, config.resource, dict(options),
+                                                operator=operator)
+        return instrument
+
     deadline = time.monotonic() + connect_timeout
-    last: InstrumentError | None = None
     while True:
         try:
-            instrument = module.connect(config.name, config.resource, options, operator=operator)
+            instrument = connect()
             break
         except InstrumentError as exc:
-            last = exc
             if not exc.transient or time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
-    del last
-    return InstrumentHandle(config, role, instrument)
+    return InstrumentHandle(config, role, instrument, reopen=connect)
 
 
 def open_bench(bench: BenchConfig, operator: OperatorPort | None,

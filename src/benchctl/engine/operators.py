@@ -66,6 +66,47 @@ class LoopOperatorPort(OperatorPort):
         return asyncio.run_coroutine_threadsafe(self.channel.ask(request), self.loop).result()
 
 
+class LineReader:
+    """One thread reading lines from a stream into the event loop.
+
+    A pending question can be withdrawn (the instrument came back by itself); with a single
+    reader, a line typed for it is never stolen by a reader left behind by the withdrawn one.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self._queue: asyncio.Queue[str] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _start(self) -> asyncio.Queue[str]:
+        loop = asyncio.get_running_loop()
+        if self._queue is None or self._loop is not loop:
+            self._loop = loop
+            queue: asyncio.Queue[str] = asyncio.Queue()
+            self._queue = queue
+
+            def pump() -> None:
+                while True:
+                    line = self.stream.readline()
+                    try:
+                        loop.call_soon_threadsafe(queue.put_nowait, line)
+                    except RuntimeError:  # the loop has closed
+                        return
+                    if line == "":
+                        return
+
+            threading.Thread(target=pump, name="operator-input", daemon=True).start()
+        return self._queue
+
+    async def readline(self) -> str:
+        """The next line ("" at end of input, and every time after)."""
+        queue = self._start()
+        line = await queue.get()
+        if line == "":
+            queue.put_nowait("")
+        return line
+
+
 class TerminalOperator(OperatorChannel):
     """A technician at the keyboard. Prompts go to stderr so ``--json`` keeps stdout clean."""
 
@@ -74,11 +115,17 @@ class TerminalOperator(OperatorChannel):
     def __init__(self, stdin: TextIO | None = None, stdout: TextIO | None = None) -> None:
         self.stdin = stdin or sys.stdin
         self.out = stdout or sys.stderr
+        self.reader = LineReader(self.stdin)
+
+    async def event(self, event: dict[str, Any]) -> None:
+        if event.get("event") == "request_withdrawn":
+            self.out.write(f"\n  ({event.get('reason')}: continuing, no answer needed)\n")
+            self.out.flush()
 
     async def _input(self, prompt: str) -> str:
         self.out.write(prompt)
         self.out.flush()
-        line = await asyncio.to_thread(self.stdin.readline)
+        line = await self.reader.readline()
         if line == "":
             raise OperatorAbort("the terminal closed (end of input)")
         return line.strip()
@@ -131,31 +178,51 @@ class StdioJsonOperator(OperatorChannel):
     def __init__(self, stdin: TextIO | None = None, stdout: TextIO | None = None) -> None:
         self.stdin = stdin or sys.stdin
         self.stdout = stdout or sys.stdout
+        self.reader = LineReader(self.stdin)
         self._next_id = 0
-        self._lock = asyncio.Lock()
+        self._withdrawn: set[int] = set()
+        self._pending: int | None = None
 
     def write(self, obj: dict[str, Any]) -> None:
         self.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
         self.stdout.flush()
 
     async def event(self, event: dict[str, Any]) -> None:
+        if event.get("event") == "request_withdrawn" and self._pending is not None:
+            event = {**event, "id": self._pending}
         self.write({"type": "event", **event})
 
     async def ask(self, request: OperatorRequest) -> OperatorAnswer:
-        async with self._lock:
-            self._next_id += 1
-            rid = self._next_id
-            self.write(request.to_json(rid))
+        self._next_id += 1
+        rid = self._next_id
+        self._pending = rid
+        self.write(request.to_json(rid))
+        try:
             while True:
-                line = await asyncio.to_thread(self.stdin.readline)
+                line = await self.reader.readline()
                 if line == "":
                     raise OperatorAbort("stdio-json: the operator closed its input")
+                if self._late(line):
+                    continue
                 problem, answer = self._parse(rid, request, line)
                 if answer is not None:
                     return answer
                 self.write({"type": "event", "event": "invalid_answer", "id": rid,
                             "message": problem})
                 self.write(request.to_json(rid))
+        except asyncio.CancelledError:
+            self._withdrawn.add(rid)
+            raise
+        finally:
+            self._pending = None
+
+    def _late(self, line: str) -> bool:
+        """An answer to a withdrawn request arrives after the fact: drop it quietly."""
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            return False
+        return isinstance(obj, dict) and obj.get("id") in self._withdrawn
 
     @staticmethod
     def _parse(rid: int, request: OperatorRequest, line: str
@@ -304,8 +371,9 @@ class SimulatedOperator(OperatorChannel):
     kind = "sim"
 
     def __init__(self, control_address: str, *, max_retries: int = 3,
-                 settle_timeout: float = 10.0) -> None:
+                 settle_timeout: float = 10.0, fault_patience: float = 0.3) -> None:
         self.client = ControlClient(control_address)
+        self.fault_patience = fault_patience
         self.max_retries = max_retries
         self.settle_timeout = settle_timeout
         self._faults_seen: dict[str, int] = {}
@@ -342,7 +410,9 @@ class SimulatedOperator(OperatorChannel):
             return OperatorAnswer(value=value, unit=reply.get("unit", request.unit),
                                   raw=json.dumps(reply, sort_keys=True).encode())
         if request.kind == "choice":
-            # Instrument faults: retry a few times, then abort (the run stays resumable).
+            # Instrument faults: look at the instrument for a moment (it may come back by
+            # itself), then retry a few times, then abort (the run stays resumable).
+            await asyncio.sleep(self.fault_patience)
             seen = self._faults_seen.get(request.key, 0) + 1
             self._faults_seen[request.key] = seen
             options = list(request.options)
