@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from .bench import BALANCE_PHYSICS, SimulatorType, register_simulator_type
 from .balance_physics import SimBalance
+from .bench import BALANCE_PHYSICS, SimulatorType, register_simulator_type
 from .servers import Item, LineSession
 from .world import SimWorld
 
