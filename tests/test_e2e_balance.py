@@ -187,3 +187,58 @@ def test_unknown_parameter_and_mode_are_refused(bench_dir: Path) -> None:
                  "--operator", "sim", "--param", "loads=5,7000")
     assert r.returncode == 2
     assert "outside 0 … Max" in r.stderr
+
+
+def test_stdio_json_pause_resume_and_abort(bench_dir: Path, simulation: Any) -> None:
+    """A robot pauses the run between points, resumes it, and later aborts it; the stored
+    run is aborted and resumable."""
+    import subprocess
+    import sys
+
+    world = simulation.world
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchctl.cli", "run", "nawi_balance", "--bench",
+         str(bench_dir / "bench.toml"), "--dut", str(bench_dir / "dut.toml"),
+         "--operator", "stdio-json", "--speed", "100", "--json"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdin and proc.stdout
+    states: list[str] = []
+    requests = 0
+    paused_once = aborted = False
+    result = None
+
+    def send(obj: dict[str, Any]) -> None:
+        assert proc.stdin
+        proc.stdin.write(json.dumps(obj) + "\n")
+        proc.stdin.flush()
+
+    for line in proc.stdout:
+        msg = json.loads(line)
+        if msg["type"] == "event" and msg.get("event") == "state":
+            states.append(msg["state"])
+            if msg["state"] == "paused":
+                send({"type": "resume"})
+        elif msg["type"] == "request":
+            requests += 1
+            action = msg.get("action") or {}
+            if action.get("type") == "place_load":
+                world.apply({"type": "remove_load"})
+                world.apply(action)
+            elif action.get("type") == "remove_load":
+                world.apply(action)
+            if requests == 3 and not paused_once:
+                paused_once = True
+                send({"type": "pause"})
+            if requests == 8 and not aborted:
+                aborted = True
+                send({"type": "abort"})
+            send({"id": msg["id"], "ok": True})
+        elif msg["type"] == "result":
+            result = msg
+    proc.wait(timeout=60)
+    assert proc.returncode == 1
+    assert states[:4] == ["running", "paused", "running", "aborted"], states
+    assert result is not None and result["state"] == "aborted"
+    r = benchctl("runs", "show", str(result["run_id"]), "--json", "--db",
+                 f"sqlite:///{bench_dir / 'bench.db'}", check=True)
+    assert json.loads(r.stdout)["state"] == "aborted"

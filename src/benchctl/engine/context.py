@@ -18,6 +18,7 @@ from .. import i18n
 from ..errors import InstrumentError, OperatorAbort, RunAborted
 from ..instruments import Ambient, Reading
 from ..operator import OperatorAnswer, OperatorRequest
+from .ambient import AmbientGuard
 from .clock import RunClock
 from .handles import InstrumentHandle, RetryPolicy
 from .operators import OperatorChannel
@@ -68,6 +69,7 @@ class RunContext:
         self._resume = asyncio.Event()
         self._resume.set()
         self._seq = len(done)
+        self._ambient: Any = None  # engine/ambient.py guard, made at the first point measured
 
     # -- messages and events -------------------------------------------------------------
 
@@ -92,25 +94,29 @@ class RunContext:
     # -- control -----------------------------------------------------------------------
 
     def request_abort(self) -> None:
+        """Stop at the next safe point (between points); the run stays resumable."""
         self._abort.set()
         self._resume.set()
 
     def request_pause(self) -> None:
-        if self.state.state == RunState.RUNNING:
-            self.state.to(RunState.PAUSED)
-            self._resume.clear()
+        """Pause at the next safe point: the point being measured is finished first."""
+        self._resume.clear()
 
     def request_resume(self) -> None:
-        if self.state.state == RunState.PAUSED:
-            self.state.to(RunState.RUNNING)
         self._resume.set()
+
+    @property
+    def pause_requested(self) -> bool:
+        return not self._resume.is_set()
 
     async def checkpoint(self) -> None:
         """Between points: honour a pending pause or abort."""
-        if not self._resume.is_set():
+        if not self._resume.is_set() and not self._abort.is_set():
+            self.state.to(RunState.PAUSED)
             await self._persist_state(RunState.PAUSED, "paused by request")
             await self.emit({"event": "state", "state": "paused"})
             await self._resume.wait()
+            self.state.to(RunState.RUNNING)
             if not self._abort.is_set():
                 await self._persist_state(RunState.RUNNING, None)
                 await self.emit({"event": "state", "state": "running"})
@@ -180,6 +186,11 @@ class RunContext:
         if key in self.done:
             return self.done[key]
         await self.checkpoint()
+        # Ambient guard (engine/ambient.py): pause while the room is outside the limits.
+        if self._ambient is None:
+            self._ambient = AmbientGuard.for_context(self) or False
+        if self._ambient:
+            await self._ambient.check(self, key)
         self.current_point = key
         await self.emit({"event": "point_started", "key": key})
         while True:

@@ -54,6 +54,9 @@ class OperatorChannel(abc.ABC):
     async def close(self) -> None:  # noqa: B027 - optional
         pass
 
+    def bind(self, ctx: Any) -> None:  # noqa: B027 - optional
+        """Called with the run context once the run starts (channels that can pause/abort)."""
+
 
 class LoopOperatorPort(OperatorPort):
     """Blocking bridge for manual instruments, which run in their worker thread."""
@@ -182,6 +185,34 @@ class StdioJsonOperator(OperatorChannel):
         self._next_id = 0
         self._withdrawn: set[int] = set()
         self._pending: int | None = None
+        self._answers: asyncio.Queue[str] | None = None
+        self._pump: asyncio.Task[None] | None = None
+        self._ctx: Any = None
+
+    def bind(self, ctx: Any) -> None:
+        """Lines ``{"type": "pause"}``, ``{"type": "resume"}`` and ``{"type": "abort"}`` may
+        arrive at any time and control the run."""
+        self._ctx = ctx
+        self._start_pump()
+
+    def _start_pump(self) -> asyncio.Queue[str]:
+        if self._answers is None:
+            self._answers = asyncio.Queue()
+            self._pump = asyncio.ensure_future(self._read_lines(self._answers))
+        return self._answers
+
+    async def _read_lines(self, answers: asyncio.Queue[str]) -> None:
+        while True:
+            line = await self.reader.readline()
+            command = _control_command(line)
+            if command and self._ctx is not None:
+                {"pause": self._ctx.request_pause, "resume": self._ctx.request_resume,
+                 "abort": self._ctx.request_abort}[command]()
+                self.write({"type": "event", "event": "control", "command": command})
+                continue
+            answers.put_nowait(line)
+            if line == "":
+                return
 
     def write(self, obj: dict[str, Any]) -> None:
         self.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
@@ -197,10 +228,12 @@ class StdioJsonOperator(OperatorChannel):
         rid = self._next_id
         self._pending = rid
         self.write(request.to_json(rid))
+        answers = self._start_pump()
         try:
             while True:
-                line = await self.reader.readline()
+                line = await answers.get()
                 if line == "":
+                    answers.put_nowait("")
                     raise OperatorAbort("stdio-json: the operator closed its input")
                 if self._late(line):
                     continue
@@ -257,6 +290,17 @@ class StdioJsonOperator(OperatorChannel):
         if not isinstance(ok, bool):
             return "expected \"ok\": true or false", None
         return "", OperatorAnswer(ok=ok, raw=raw)
+
+
+def _control_command(line: str) -> str | None:
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    if isinstance(obj, dict) and "id" not in obj and obj.get("type") in ("pause", "resume",
+                                                                          "abort"):
+        return str(obj["type"])
+    return None
 
 
 class AnswersFileOperator(OperatorChannel):
