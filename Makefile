@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck unit bench clean install
+.PHONY: demo test lint typecheck unit bench clean install reliability
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "benchctl needs Python 3.11 or newer; set PYTHON=python3.11 (or newer)")'
@@ -30,8 +30,17 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
+# QCoDeS, the store figure's baseline, gets an environment of its own (.venv/bench-qcodes):
+# its many dependencies must not change what benchctl's environment imports.
 bench: $(STAMP)
+	@test -x $(VENV)/bench-qcodes/bin/python || $(PYTHON) -m venv $(VENV)/bench-qcodes
+	@$(VENV)/bench-qcodes/bin/python -c 'import qcodes' 2>/dev/null \
+	  || $(VENV)/bench-qcodes/bin/python -m pip install --quiet qcodes \
+	  || echo "QCoDeS could not be installed: the store figure will say why it has no baseline"
 	$(BIN)/python -m benchmarks
+
+reliability: $(STAMP)
+	$(BIN)/python tools/reliability_table.py
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache .mypy_cache .ruff_cache

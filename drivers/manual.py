@@ -4,14 +4,16 @@ A dial gauge, a mechanical balance, a dispenser's display or a proving measure's
 has no data link: the technician reads it and types the number.  That is a first-class
 driver here.  :class:`ManualIndicator` asks for one numeric reading and checks the answer
 (unit, range, on a scale division), asking again with the reason up to ``attempts`` times;
-:class:`ManualBalance` builds the Balance role on it.  Later roles (pressure gauges,
-dispenser displays, proving measures) reuse ManualIndicator.
+:class:`ManualBalance` builds the Balance role on it, :class:`ManualPressureIndicator` the
+PressureIndicator role (a dial gauge).  The role comes from the ``plays`` option
+(:func:`role_for`; default ``balance``).  Later roles (dispenser displays, proving measures)
+reuse ManualIndicator.
 
 The check of an answer lives in :func:`check_answer` (pure, no I/O).
 
 Options: ``unit`` and ``resolution`` (required: the scale division the technician reads),
-``minimum``/``maximum`` (the range an answer must lie in), ``attempts``, and ``maker``,
-``model``, ``serial`` for identify().
+``minimum``/``maximum`` (the range an answer must lie in), ``attempts``, ``plays``, and
+``maker``, ``model``, ``serial`` for identify().
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from benchctl.errors import (
     InstrumentError,
     OperatorAbort,
 )
-from benchctl.instruments import Balance, Identity, Instrument, Reading
+from benchctl.instruments import Balance, Identity, Instrument, PressureIndicator, Reading
 from benchctl.operator import OperatorAnswer, OperatorPort, OperatorRequest
 
 ROLE = "balance"
@@ -40,7 +42,12 @@ OPTIONS: dict[str, tuple[type, Any, str]] = {
     "maker": (str, "", "maker reported by identify()"),
     "model": (str, "", "model reported by identify()"),
     "serial": (str, "", "serial number reported by identify()"),
+    "plays": (str, "balance", "the role the technician's readings stand for: balance or "
+                              "pressure_indicator (a dial gauge)"),
 }
+
+#: Roles a manual instrument can play (``plays`` option) and the class that plays each.
+MANUAL_ROLES = ("balance", "pressure_indicator")
 
 #: Relative tolerance of the "multiple of the resolution" check.
 RELATIVE_TOLERANCE = 1e-9
@@ -282,6 +289,44 @@ class ManualBalance(ManualIndicator, Balance):
         return reading
 
 
+class ManualPressureIndicator(ManualIndicator, PressureIndicator):
+    """A dial gauge (or any pressure display without a link) read by the technician.
+
+    The request names the point being read (its key, e.g. ``series1.up.500kPa``), the unit
+    and the gauge's resolution; the ``read`` action carries the resolution too, so a
+    simulated technician reads the dial as finely as a real one would.
+    """
+
+    label_en = "pressure gauge"
+    label_vi = "đồng hồ áp suất"
+
+    def _read_request(self, reason: BadAnswer | None) -> OperatorRequest:
+        request = super()._read_request(reason)
+        point = self.point_key
+        action = {**(request.action or {}), "resolution": self.resolution}
+        text = request.text
+        if point:
+            action["point"] = point
+            en, _, vi = text.partition(" / ")
+            text = f"Point {point}: {en} / Điểm {point}: {vi}"
+        return OperatorRequest(
+            kind=request.kind, key=request.key, text=text, action=action, unit=request.unit,
+            minimum=request.minimum, maximum=request.maximum, resolution=request.resolution)
+
+
+def role_for(options: dict[str, Any]) -> str:
+    """The role this manual instrument plays: ``plays`` in bench.toml (``role`` is accepted
+    too where it is a role name; bench.toml's own ``role`` key means dut/reference)."""
+    value = options.get("plays") or options.get("role") or "balance"
+    if value in ("dut", "reference", "environment"):
+        value = "balance"
+    if value not in MANUAL_ROLES:
+        raise ConfigError("bench file", "plays",
+                          f"a role a manual instrument can play ({', '.join(MANUAL_ROLES)})",
+                          got=value)
+    return str(value)
+
+
 def connect(
     name: str, resource: str, options: dict[str, Any], *, operator: OperatorPort | None = None
 ) -> Instrument:
@@ -296,7 +341,14 @@ def connect(
         if opt[key] is None:
             raise ConfigError("bench file", f"{where}.{key}", OPTIONS[key][2])
     try:
-        return ManualBalance(
+        plays = role_for(options)
+    except ConfigError:
+        raise ConfigError("bench file", f"{where}.plays",
+                          f"one of {', '.join(MANUAL_ROLES)}", got=options.get("plays")) from None
+    cls: type[ManualIndicator] = ManualPressureIndicator if plays == "pressure_indicator" \
+        else ManualBalance
+    try:
+        return cls(
             name,
             operator,
             unit=str(opt["unit"]),

@@ -23,6 +23,7 @@ answer to a later command.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -226,6 +227,7 @@ class MettlerSicsBalance(Balance):
         self.model: str = ""
         self.capacity: tuple[float, str] | None = None
         self._out_of_step = False
+        self._abandoned_wait = 0.0
 
     # -- connection -----------------------------------------------------------------------
 
@@ -294,15 +296,45 @@ class MettlerSicsBalance(Balance):
         self, command: bytes, expected_id: str, allowed: str, timeout: float | None = None
     ) -> SicsReply:
         if self._out_of_step:
-            # A reply we gave up on may still arrive: drop whatever came in meanwhile.
-            self.transport.flush_input()
-            self._out_of_step = False
+            self._resync()
         try:
             line = self.transport.query(command, timeout)
         except InstrumentTimeout:
             self._out_of_step = True
+            self._abandoned_wait = self.transport.timeout if timeout is None else timeout
             raise
         return self._check(line, command.decode("ascii"), expected_id, allowed)
+
+    def _resync(self) -> None:
+        """Back in step after a reply we gave up on.
+
+        Flushing is not enough: the balance may still answer the abandoned command (and a
+        retry queued behind it) after the next command is sent, and MT-SICS replies carry no
+        sequence number, so a late weight would be taken for the next point's. The balance
+        answers in order, so: ask I2 and drop every line up to its answer. A power-up line
+        among them still reports the restart; silence leaves the driver out of step (the
+        caller may retry).
+        """
+        self.transport.flush_input()
+        self.transport.write(b"I2")
+        # The balance answers I2 once it is done with the abandoned command.
+        deadline = time.monotonic() + self._abandoned_wait + self.transport.timeout
+        restarted: SicsReply | None = None
+        while True:
+            line = self.transport.read_line(max(0.0, deadline - time.monotonic()))
+            try:
+                reply = parse_reply(line, self.resource)
+            except ProtocolError:
+                continue  # a garbled stale line
+            if reply.id == "I2" and reply.status == "A":
+                break
+            if is_power_up(reply):
+                restarted = reply
+        self._out_of_step = False
+        if restarted is not None:
+            error = reply_error(restarted, "I2", "I2", "A", self.resource)
+            assert error is not None
+            raise error
 
     def _check(self, line: bytes, command: str, expected_id: str, allowed: str) -> SicsReply:
         reply = parse_reply(line, self.resource)

@@ -17,6 +17,7 @@ flushes before every ``SEND`` and skips an echo of the command.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from dataclasses import replace
@@ -103,6 +104,9 @@ def _field(name: str, segment: str, line: bytes, resource: str) -> float:
             raw=line,
         )
     value, unit = float(m.group(1)), m.group(2)
+    if not math.isfinite(value):  # hundreds of digits: a broken line, not a reading
+        raise ProtocolError(resource, f"{_NAMES[name]} {name}= is out of range: {line!r}",
+                            raw=line)
     try:
         return _convert(name, value, unit)
     except ValueError:

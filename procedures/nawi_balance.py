@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from benchctl.assets import BalanceSpec, DutSpec
+from benchctl.engine import ambient
 from benchctl.errors import DutParameterError, InstrumentError
 from benchctl.instruments import Reading
 from benchctl.metrology import balance_budget, decision, gum, r76
@@ -38,6 +39,9 @@ INSTRUMENTS = {
     "environment": {"role": "environment_monitor", "optional": True},
 }
 REFERENCES = {"weights": "weight_set"}
+# Laboratory conditions for class I/II balances (EURAMET cg-18 §4: stable room, no draughts);
+# the run pauses outside them. A lab's own limits: --param ambient_temperature_c=20,25.
+AMBIENT_LIMITS = {"temperature_c": (18.0, 27.0), "humidity_pct": (30.0, 80.0)}
 PARAMETERS: dict[str, tuple[type, Any, str]] = {
     "decision_rule": (str, "simple", "simple or guarded (ILAC G8) for calibration conformity"),
     "mpe_level": (str, "initial", "initial (verification MPE) or in_service (2 × MPE)"),
@@ -47,6 +51,7 @@ PARAMETERS: dict[str, tuple[type, Any, str]] = {
     "rep_n": (int, None, "number of repeatability loadings (default 6; 10 for class I)"),
     "down": (bool, True, "also take the decreasing-load series"),
     "stability_timeout": (float, 30.0, "seconds to wait for a stable indication"),
+    **ambient.parameters(AMBIENT_LIMITS),
 }
 PARAMETER_CHOICES = {"decision_rule": ("simple", "guarded"),
                      "mpe_level": ("initial", "in_service")}
@@ -95,6 +100,7 @@ def plan(spec: BalanceSpec, params: dict[str, Any]) -> dict[str, Any]:
 def validate(dut: DutSpec, params: dict[str, Any], mode: str) -> None:
     """Refuse a job before it starts: impossible DUT or loads the weight set cannot make."""
     plan(BalanceSpec.from_dut(dut), params)
+    ambient.build(AMBIENT_LIMITS, params)
 
 
 def _key_load(x: float, unit: str) -> str:
@@ -262,3 +268,21 @@ def overall(verdicts: Sequence[str] | Any) -> str:
     order = ("fail", "conditional_fail", "conditional_pass", "pass")
     vs = set(verdicts)
     return next((v for v in order if v in vs), "pass")
+
+
+def preview(ctx: Any) -> tuple[list[dict[str, Any]], str]:
+    """The results of the points taken so far, for a live display while the run goes on
+    (the TUI calls it with a snapshot of the context after each point)."""
+    spec = BalanceSpec.from_dut(ctx.dut)
+    p = plan(spec, ctx.params)
+    to_g = 1.0 / UNIT_PER_G[spec.unit]
+    loads = {x: compose(ctx.references["weights"], x * to_g)
+             for x in {*p["loads"], p["ecc_load"], p["rep_load"]}}
+    return evaluate(ctx.done, spec, loads, ctx.params, ctx.mode)
+
+
+def reference_range(dut: DutSpec, params: dict[str, Any]) -> dict[str, tuple[float, float, str]]:
+    """The range each reference is used over, for the fitness check before the run: the
+    weights make loads from zero to the largest test load (in the DUT's unit)."""
+    p = plan(BalanceSpec.from_dut(dut), params)
+    return {"weights": (0.0, max(*p["loads"], p["ecc_load"], p["rep_load"]), dut.unit)}

@@ -11,8 +11,9 @@
     sim.world.apply({"type": "place_load", "load": {"value": 100, "unit": "g"}})
     sim.stop()
 
-Keys common to every type: ``type`` (required), ``transport`` ("tcp", default, or "pty"),
-``port`` and ``host`` (tcp only; default 0 = a free port, and 127.0.0.1). Serial settings
+Keys common to every type: ``type`` (required), ``transport`` ("tcp", default, or "pty"; a
+type may accept others, e.g. "rtu" for Modbus RTU over a socket), ``port`` and ``host`` (not
+for pty; default 0 = a free port, and 127.0.0.1). Serial settings
 (``baudrate``, ``bytesize``, ``parity``, ``stopbits``, ``rtscts``, ``xonxoff``) are accepted
 and ignored: a simulator has no line speed. Every other key is an option of the type; see
 ``SIMULATOR_TYPES`` (``describe_options()`` lists them with defaults). An unknown type or key,
@@ -110,17 +111,26 @@ def _check(where: str, option: Option, value: Any) -> Any:
 
 SessionFactory = Callable[[], LineSession]
 Builder = Callable[[SimWorld, str, dict[str, Any]], tuple[Any, SessionFactory]]
+#: (world, name, options, transport, host, port) -> (simulated object, running server). The
+#: server has ``resource`` and ``stop()`` (and may have ``broadcast_power_on()``).
+ServeBuilder = Callable[[SimWorld, str, dict[str, Any], str, str, int], tuple[Any, Any]]
 
 
 @dataclass(frozen=True)
 class SimulatorType:
     """A simulator type: its options and a builder (world, name, options) → (the simulated
-    object to add to the world, a factory of protocol sessions)."""
+    object to add to the world, a factory of protocol sessions).
+
+    A type that is not a line protocol on TCP or a pty (a Modbus device, or a line protocol
+    whose resource is a VISA string) gives ``serve`` instead, which starts the server itself,
+    and lists the ``transports`` it accepts."""
 
     name: str
     options: Mapping[str, Option]
-    build: Builder
+    build: Builder | None = None
     description: str = ""
+    serve: ServeBuilder | None = None
+    transports: tuple[str, ...] = ("tcp", "pty")
 
 
 SIMULATOR_TYPES: dict[str, SimulatorType] = {}
@@ -253,7 +263,7 @@ class Simulation:
     world: SimWorld
     resources: dict[str, str] = field(default_factory=dict)
     control_address: str | None = None
-    servers: dict[str, LineServer] = field(default_factory=dict)
+    servers: dict[str, Any] = field(default_factory=dict)  # LineServer or a serve() server
     control_server: LineServer | None = None
     _unhooks: list[Callable[[], None]] = field(default_factory=list)
     _stopped: threading.Event = field(default_factory=threading.Event)
@@ -285,15 +295,27 @@ class Simulation:
         self.stop()
 
 
+#: Bundled types whose module is not named after the type (imported on first use).
+_TYPE_MODULES: dict[str, str] = {
+    "druck_pace": "pace_scpi",
+    "modbus_pressure_gauge": "modbus_gauge",
+    "dial_gauge": "modbus_gauge",
+    "keysight_344xx": "dmm_transmitter",
+    "sim_dispenser": "dispenser",
+    "micromotion_modbus": "coriolis",
+}
+
+
 def _import_type_module(type_name: str) -> None:
     """A type not bundled here may live in a module of the same name in the simulators
     package (a centre's own library folder included); importing it registers the type."""
     if not type_name.isidentifier() or not __package__:
         return
+    module = _TYPE_MODULES.get(type_name, type_name)
     try:
-        importlib.import_module(f"{__package__}.{type_name}")
+        importlib.import_module(f"{__package__}.{module}")
     except ModuleNotFoundError as exc:
-        if exc.name != f"{__package__}.{type_name}":
+        if exc.name != f"{__package__}.{module}":
             raise
 
 
@@ -312,8 +334,9 @@ def _validate(name: str, spec: Mapping[str, Any]) -> tuple[SimulatorType, str, d
                          f"expected one of {known_types}")
     sim_type = SIMULATOR_TYPES[type_name]
     transport = spec.get("transport", "tcp")
-    if transport not in ("tcp", "pty"):
-        raise ValueError(f"{where}.transport: expected \"tcp\" or \"pty\", got {transport!r}")
+    if transport not in sim_type.transports:
+        expected = " or ".join(f'"{t}"' for t in sim_type.transports)
+        raise ValueError(f"{where}.transport: expected {expected}, got {transport!r}")
     if transport == "pty":
         for key in ("port", "host"):
             if key in spec:
@@ -332,7 +355,8 @@ def _validate(name: str, spec: Mapping[str, Any]) -> tuple[SimulatorType, str, d
             if option.required:
                 raise ValueError(f"{where}: missing {key!r} ({option.help})")
             options[key] = option.default
-    if "unit" in options and options["unit"] not in ("mg", "g", "kg"):
+    if ("unit" in options and sim_type.name in ("mettler_sics", "and_balance")
+            and options["unit"] not in ("mg", "g", "kg")):
         raise ValueError(f"{where}.unit: expected \"mg\", \"g\" or \"kg\", got {options['unit']!r}")
     return sim_type, transport, options
 
@@ -352,23 +376,31 @@ def start_simulation(
     try:
         for name, (sim_type, transport, options) in checked.items():
             where = f"instruments.{name}.simulator"
-            try:
-                obj, factory = sim_type.build(world, name, options)
-            except (ValueError, TypeError) as exc:
-                raise ValueError(f"{where}: {exc}") from exc
-            world.add(name, obj)
-            server: LineServer
-            if transport == "tcp":
-                spec = instruments[name]
-                port = _check(f"{where}.port", Option("int", 0, ""), spec.get("port", 0))
-                host = _check(f"{where}.host", Option("str", "", ""),
-                              spec.get("host", "127.0.0.1"))
-                server = TcpLineServer(factory, host, port, name=name)
+            spec = instruments[name]
+            port = _check(f"{where}.port", Option("int", 0, ""), spec.get("port", 0))
+            host = _check(f"{where}.host", Option("str", "", ""), spec.get("host", "127.0.0.1"))
+            server: Any
+            if sim_type.serve is not None:
+                try:
+                    obj, server = sim_type.serve(world, name, options, transport, host, port)
+                except (ValueError, TypeError) as exc:
+                    raise ValueError(f"{where}: {exc}") from exc
+                world.add(name, obj)
             else:
-                server = PtyLineServer(factory, name=name)
+                assert sim_type.build is not None, f"simulator type {sim_type.name} builds nothing"
+                try:
+                    obj, factory = sim_type.build(world, name, options)
+                except (ValueError, TypeError) as exc:
+                    raise ValueError(f"{where}: {exc}") from exc
+                world.add(name, obj)
+                if transport == "tcp":
+                    server = TcpLineServer(factory, host, port, name=name)
+                else:
+                    server = PtyLineServer(factory, name=name)
             sim.servers[name] = server
             sim.resources[name] = server.resource
-            sim._unhooks.append(world.on_power_cycle(name, server.broadcast_power_on))
+            if hasattr(server, "broadcast_power_on"):
+                sim._unhooks.append(world.on_power_cycle(name, server.broadcast_power_on))
         if control is not None:
             host, sep, port_text = control.rpartition(":")
             if not sep or not port_text.isdigit():

@@ -27,6 +27,7 @@ import os
 import random
 import select
 import socket
+import struct
 import threading
 import time
 import tty
@@ -178,6 +179,13 @@ class LineSession:
         elif mode == "disconnect":
             yield delay, None
             return True
+        elif mode == "slow":
+            yield delay + fault.delay, data
+        elif mode == "refuse":  # unplugged: the line is lost; the server resets new clients
+            yield delay, None
+            return True
+        elif mode == "exception":  # a register-map fault; a line protocol says "error"
+            yield delay, self.error_reply()
         elif mode == "power_cycle":
             self.stream = None
             self.power_cycle_physics()
@@ -447,6 +455,13 @@ class TcpLineServer(LineServer):
         except Exception:
             log.exception("simulator %s: cannot create a session", self.name)
             conn.close()
+            return
+        if session.faults is not None and session.faults.take_connection():
+            # "refuse": reset at once (RST, not a polite close), as a port nobody serves.
+            with contextlib.suppress(OSError):
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()
+            session.close()
             return
         entry: list[tuple[_Connection, socket.socket]] = []
 

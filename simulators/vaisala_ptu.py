@@ -63,11 +63,13 @@ class _Quantity:
     phase: float
     sigma: float
     sign: float = 1.0
+    drift: float = 0.0  # per simulated second, from t_ref (the "drift" of set_ambient)
 
     def at(self, t: float, variation: float) -> float:
         x = 2 * math.pi * (t - self.t_ref) / self.period
         wave = math.sin(x + self.phase) - math.sin(self.phase)
-        return self.base + self.sign * variation * self.amplitude * wave
+        return (self.base + self.sign * variation * self.amplitude * wave
+                + self.drift * (t - self.t_ref))
 
 
 class SimEnvironment:
@@ -109,6 +111,18 @@ class SimEnvironment:
                                     (self._p, pressure_hpa)):
                 if value is not None:
                     quantity.base, quantity.t_ref = float(value), now
+
+    def set_drift(self, **per_hour: float) -> None:
+        """Let quantities drift steadily (units per simulated hour, 0 stops), from their value
+        now: a failing air conditioner walks the room out of a procedure's limits."""
+        now = self.clock.now()
+        with self._lock:
+            for key, quantity in (("temperature_c", self._t), ("humidity_pct", self._rh),
+                                  ("pressure_hpa", self._p)):
+                if key in per_hour:
+                    quantity.base = quantity.at(now, self.variation)
+                    quantity.t_ref = now
+                    quantity.drift = float(per_hour[key]) / 3600.0
 
     def true_values(self) -> dict[str, float]:
         """The noise-free values now."""

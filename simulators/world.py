@@ -14,7 +14,11 @@ contract, applied with :meth:`SimWorld.apply`::
     {"type": "remove_load"}                        # everything off the pan
     {"type": "read", "instrument": "balance"}      # what the display shows now
     {"type": "set_ambient", "temperature_c": 21.5, "humidity_pct": 50, "pressure_hpa": 1005}
+    {"type": "set_ambient", "drift": {"temperature_c": 6.0}}   # per simulated hour, 0 stops
     {"type": "fault", "instrument": "balance", "mode": "garbage", "count": 2}
+    {"type": "fault", "instrument": "balance", "mode": "slow", "delay": 300}
+    {"type": "fault", "instrument": "gauge", "mode": "exception", "code": 2}
+    {"type": "fault", "instrument": "controller", "mode": "queue_error", "code": -222}
     {"type": "power_cycle", "instrument": "balance"}
 
 Every reply is a dict with ``"ok": True`` and details, or ``"ok": False`` and ``"error"``.
@@ -38,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FAULT_MODES",
+    "INSTRUMENT_FAULTS",
     "MASS_UNITS",
     "ActionError",
     "FaultInjector",
@@ -123,6 +128,15 @@ FAULT_MODES: tuple[str, ...] = (
     "wrong_unit",  # the weight in kg instead of g (g instead of kg)
     "disconnect",  # the server closes the client connection (TCP) instead of replying
     "power_cycle",  # the instrument reboots: reply lost, power-up line sent unprompted
+    "slow",  # the whole reply, ``delay`` simulated seconds late (longer than a timeout: stale)
+    "refuse",  # the reply is lost, the connection dropped, and new connections are reset at
+    #            once (unplugged / switched off): each dropped reply or refused connection
+    #            counts one
+    "exception",  # Modbus: an exception response with ``code``; line protocols: ``error``
+)
+#: Modes applied to the instrument itself at once rather than to its next replies.
+INSTRUMENT_FAULTS: tuple[str, ...] = (
+    "queue_error",  # ``count`` entries ``code`` pushed into the instrument's error queue
 )
 
 
@@ -131,7 +145,8 @@ class FaultSpec:
     """One injected fault, consumed by one reply line."""
 
     mode: str
-    delay: float = 1.0  # simulated seconds, for "stall"
+    delay: float = 1.0  # simulated seconds, for "stall" and "slow"
+    code: int | None = None  # for "exception" (a Modbus exception code)
 
 
 class FaultInjector:
@@ -142,8 +157,10 @@ class FaultInjector:
         self._mode: str | None = None
         self._count = 0
         self._delay = 1.0
+        self._code: int | None = None
 
-    def set(self, mode: str, count: int = 1, delay: float = 1.0) -> None:
+    def set(self, mode: str, count: int = 1, delay: float = 1.0, code: int | None = None
+            ) -> None:
         if mode not in FAULT_MODES:
             known = ", ".join(FAULT_MODES)
             raise ValueError(f"unknown fault mode {mode!r}; expected one of {known}")
@@ -151,6 +168,7 @@ class FaultInjector:
             raise ValueError("fault count must be >= 0")
         with self._lock:
             self._mode, self._count, self._delay = mode, int(count), float(delay)
+            self._code = code
 
     def clear(self) -> None:
         with self._lock:
@@ -167,10 +185,20 @@ class FaultInjector:
             if self._mode is None or self._count <= 0:
                 return None
             self._count -= 1
-            spec = FaultSpec(self._mode, self._delay)
+            spec = FaultSpec(self._mode, self._delay, self._code)
             if self._count == 0:
                 self._mode = None
             return spec
+
+    def take_connection(self) -> bool:
+        """True when a new connection must be refused ("refuse" pending); counts one."""
+        with self._lock:
+            if self._mode != "refuse" or self._count <= 0:
+                return False
+            self._count -= 1
+            if self._count == 0:
+                self._mode = None
+            return True
 
 
 # --------------------------------------------------------------------------------------------
@@ -397,13 +425,25 @@ class SimWorld:
         return {"ok": True, "instrument": name}
 
     def _set_ambient(self, action: Mapping[str, Any]) -> dict[str, Any]:
+        """New room values, and/or ``"drift": {"temperature_c": 6.0, ...}`` (units per
+        simulated hour from now; 0 stops it)."""
         values: dict[str, float] = {}
-        for key in ("temperature_c", "humidity_pct", "pressure_hpa"):
+        keys = ("temperature_c", "humidity_pct", "pressure_hpa")
+        for key in keys:
             if key in action:
                 values[key] = self._number(action, key)
-        if not values:
-            raise ActionError("set_ambient needs temperature_c, humidity_pct or pressure_hpa")
-        self.environment.set(**values)
+        drift = action.get("drift")
+        if drift is not None and not (isinstance(drift, Mapping)
+                                      and all(k in keys for k in drift)):
+            raise ActionError(f"'drift' must be a table of {', '.join(keys)} per hour, "
+                              f"got {drift!r}")
+        if not values and not drift:
+            raise ActionError("set_ambient needs temperature_c, humidity_pct, pressure_hpa "
+                              "or drift")
+        if values:
+            self.environment.set(**values)
+        if drift:
+            self.environment.set_drift(**{k: self._number(drift, k) for k in drift})
         return {"ok": True, **self.environment.true_values()}
 
     def _fault(self, action: Mapping[str, Any]) -> dict[str, Any]:
@@ -421,14 +461,31 @@ class SimWorld:
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise ActionError(f"'count' must be a whole number >= 0, got {count!r}")
         delay = self._number(action, "delay") if "delay" in action else 1.0
+        code = action.get("code")
+        if code is not None and (isinstance(code, bool) or not isinstance(code, int)):
+            raise ActionError(f"'code' must be a whole number, got {code!r}")
         if mode in ("clear", "none", None):
             self.faults(name).clear()
             return {"ok": True, "instrument": name, "mode": None, "count": 0}
+        if mode == "queue_error":
+            return self._queue_error(name, count, code)
         if mode not in FAULT_MODES:
             raise ActionError(f"unknown fault mode {mode!r}; expected one of "
-                              f"{', '.join(FAULT_MODES)} (or clear)")
-        self.faults(name).set(str(mode), count, delay)
+                              f"{', '.join((*FAULT_MODES, *INSTRUMENT_FAULTS))} (or clear)")
+        if mode == "exception" and code is None:
+            code = 4  # server device failure
+        self.faults(name).set(str(mode), count, delay, code)
         return {"ok": True, "instrument": name, "mode": mode, "count": count}
+
+    def _queue_error(self, name: str, count: int, code: int | None) -> dict[str, Any]:
+        """Errors the instrument puts in its own error queue (SCPI ``SYST:ERR?``), as if it
+        had refused something: the driver finds them when it next reads the queue."""
+        obj = self.get(name)
+        if not hasattr(obj, "push_error"):
+            raise ActionError(f"instrument {name!r} has no error queue")
+        for _ in range(count):
+            obj.push_error(-222 if code is None else code)
+        return {"ok": True, "instrument": name, "mode": "queue_error", "count": count}
 
     def _power_cycle(self, action: Mapping[str, Any]) -> dict[str, Any]:
         name = action.get("instrument")

@@ -365,7 +365,8 @@ def test_read_stable_waits_its_timeout_plus_the_margin() -> None:
 
 
 def test_a_late_reply_after_a_timeout_is_flushed_before_the_next_command() -> None:
-    script = [(S, [0.45, b"S S       5.00 g\r\n"]), (SI, b"S D       7.00 g\r\n")]
+    # Back in step by an I2 exchange before the next command (see test_faults_balance.py).
+    script = [(S, [0.45, b"S S       5.00 g\r\n"]), I2, (SI, b"S D       7.00 g\r\n")]
     with balance(script, stability_margin=0.0) as bal:
         with pytest.raises(InstrumentTimeout):
             bal.read_stable(0.3)

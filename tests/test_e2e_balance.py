@@ -169,7 +169,8 @@ def test_cli_run_runs_show_report_and_list(bench_dir: Path, simulation: Any) -> 
     shown = json.loads(benchctl("runs", "show", run_id, "--json", "--db", db, check=True).stdout)
     assert shown["points"] == doc["points"]
     out = bench_dir / "cert.html"
-    benchctl("report", run_id, "--format", "html", "-o", str(out), "--db", db, check=True)
+    benchctl("report", run_id, "--format", "html", "-o", str(out), "--db", db,
+             "--reports-dir", str(bench_dir), check=True)
     html = out.read_text(encoding="utf-8")
     assert "GIẤY CHỨNG NHẬN HIỆU CHUẨN" in html and "KLC-2025-0412" in html
     assert "<svg" in html

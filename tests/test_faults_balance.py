@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from faulthelp import record_row
+
 from benchctl.config import load_bench
 from benchctl.engine.operators import SimulatedOperator
 from benchctl.engine.runner import RunOptions, resume_run, start_run
@@ -154,3 +156,32 @@ def test_balance_down_pauses_then_continues_when_it_returns(bench_dir: Path,
     assert withdrawn and "balance answers again" in withdrawn[0]["reason"]
     keys = [e["key"] for e in events if e["event"] == "point"]
     assert keys.count("eccentricity.front_left") == 1
+
+
+def test_a_late_reply_is_never_recorded_for_a_later_point(bench_dir: Path,
+                                                          simulation: Any) -> None:
+    """The balance answers one weighing long after the driver gave up on it (a draught kept it
+    unstable). The retries that follow must not pair the late answers with later commands:
+    the next point, with another load on the pan, records its own weight, not the old one."""
+    text = (bench_dir / "bench.toml").read_text(encoding="utf-8")
+    (bench_dir / "bench.toml").write_text(
+        text.replace("timeout = 5.0", "timeout = 1.0\nstability_margin = 0.3"),
+        encoding="utf-8")
+    events: list[dict[str, Any]] = []
+    opts = _options(bench_dir, simulation, events)
+    # S waits max(1.3 s + 0.3 s, 1 s) = 1.6 s; the reply comes 2.5 s late (250 s simulated).
+    opts.listeners.append(_inject_when(simulation, "zero.start",
+                                       {"mode": "slow", "count": 1, "delay": 250.0}))
+    outcome = start_run("nawi_balance", str(bench_dir / "dut.toml"), "verify", SHORT, opts)
+    assert outcome.state == "completed", outcome.message
+    assert [e for e in events if e["event"] == "retry"], "the late reply was not noticed"
+    doc = run_document(opts.db, outcome.run_id)
+    wrong = [p["key"] for p in doc["points"] if abs(p["indicated"] - p["reference"]) >= 1.0]
+    record_row("balance", "balance", "mettler_sics", "late reply (2.5 s) in a nawi_balance run",
+               f"retried ({len([e for e in events if e['event'] == 'retry'])}×), "
+               "resynchronised before the next command",
+               f"BAD VALUES RECORDED at {wrong}" if wrong else "every point its own weight")
+    for p in doc["points"]:
+        # The simulated balance has known errors of at most 0.3 g: anything larger is a
+        # weight that belongs to another load.
+        assert abs(p["indicated"] - p["reference"]) < 1.0, p

@@ -68,7 +68,7 @@ def test_silence_times_out_naming_the_resource(kind: str) -> None:
     assert getattr(srv, kind) in str(info.value)
     assert info.value.resource == getattr(srv, kind)
     assert info.value.transient
-    assert T * 0.8 <= elapsed < T + 0.5
+    assert T * 0.8 <= elapsed < T + 3.0  # bounded (generous: the machine may be loaded)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -98,7 +98,7 @@ def test_serial_half_line_carries_the_partial_bytes() -> None:
 
 def test_serial_deadline_is_overall_not_per_byte() -> None:
     trickle: list[bytes | float] = []
-    for _ in range(10):
+    for _ in range(60):  # 6 s of trickle: a per-byte timeout would never give up before it
         trickle += [b"x", 0.1]
     with connected([(b"S\r\n", trickle)], "socket_url", timeout=T) as (srv, t):
         t.write(b"S")
@@ -107,7 +107,7 @@ def test_serial_deadline_is_overall_not_per_byte() -> None:
             t.read_line()
         elapsed = time.monotonic() - start
         srv._stop.set()  # do not wait for the whole trickle
-    assert elapsed < T + 0.25
+    assert elapsed < T + 3.0  # far below the 6 s a per-byte timeout would take
 
 
 def test_serial_message_says_the_timeout() -> None:
@@ -127,7 +127,7 @@ def test_closed_connection_is_a_connection_error_promptly(kind: str) -> None:
             t.read_line()
         elapsed = time.monotonic() - start
     assert getattr(srv, kind) in str(info.value)
-    assert elapsed < 1.0
+    assert elapsed < 5.0  # promptly, not after a read timeout of its own
 
 
 def test_visa_socket_closed_mid_line_is_a_connection_error() -> None:

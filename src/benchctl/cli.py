@@ -43,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--write-bench", metavar="FILE",
                    help="write a copy of the bench file with the simulators' real resources")
     p.add_argument("--duration", type=float, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--fault", action="append", default=[], metavar="NAME:MODE[:COUNT]",
+                   help="start with a fault pending on a simulated instrument (repeatable); "
+                        "later ones: `benchctl fault`")
+    from .commands_faults import add_parser as add_fault_parser
+
+    add_fault_parser(sub)
 
     p = sub.add_parser("read", help="read one instrument of the bench")
     p.add_argument("instrument")
@@ -60,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=("verify", "calibrate"), default="verify")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--speed", type=float, default=None)
+    p.add_argument("--performed-by", metavar="NAME", default=None,
+                   help="who performs the run (default $BENCHCTL_OPERATOR, then the login "
+                        "name); a registered operator once the person register has anyone")
+    p.add_argument("--override-reason", metavar="TEXT", default=None,
+                   help="use a reference past its due date or outside its certificate's "
+                        "range anyway, for this reason (recorded, printed on the certificate)")
     _add_db(p)
     p.add_argument("--json", action="store_true", help="print the run as one JSON object")
 
@@ -72,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("runs", help="list or show runs")
-    runs_sub = p.add_subparsers(dest="runs_command", metavar="list|show")
+    runs_sub = p.add_subparsers(dest="runs_command",
+                                metavar="list|show|amend|review|approve")
     q = runs_sub.add_parser("list")
     q.add_argument("--limit", type=int, default=50)
     _add_db(q)
@@ -84,10 +97,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="write a run's certificate or data")
     p.add_argument("run_id", type=int)
-    p.add_argument("--format", choices=("html",), default="html")
-    p.add_argument("-o", "--output", required=True)
-    p.add_argument("--lang", choices=("vi", "en"), default=None)
+    p.add_argument("--format", choices=("html", "pdf", "dcc", "csv", "xlsx"), default="html",
+                   help="certificate (html, pdf, dcc = PTB DCC XML) or the run's data (csv, "
+                        "xlsx)")
+    p.add_argument("-o", "--output", required=True, metavar="FILE",
+                   help="file to write, inside the reports folder")
+    p.add_argument("--lang", choices=("vi", "en"), default=None,
+                   help="the certificate's first language (default vi)")
+    p.add_argument("--reports-dir", metavar="DIR", default=None,
+                   help="the reports folder FILE must stay inside (default "
+                        "$BENCHCTL_REPORTS_DIR, then the current directory)")
+    p.add_argument("--lab", metavar="FILE", default=None,
+                   help="laboratory header file (TOML; default $BENCHCTL_LABORATORY)")
     _add_db(p)
+
+    p = sub.add_parser("tui", help="the technician's terminal UI: live bench, runs, history, "
+                                   "register")
+    p.add_argument("--bench", default=None,
+                   help="bench file (default: bench.toml in the current folder, if any)")
+    _add_db(p)
+    p.add_argument("--lang", choices=("vi", "en"), default=None,
+                   help="language to start in (default: the bench file's locale); F8 switches")
+    p.add_argument("--speed", type=float, default=None, help="simulated time factor of runs")
+    p.add_argument("--rate", type=float, default=5.0, help="live readings per second and "
+                   "instrument (environment monitors at most 1)")
 
     p = sub.add_parser("db", help="database maintenance")
     db_sub = p.add_subparsers(dest="db_command", metavar="upgrade")
@@ -95,9 +128,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_db(q)
 
     p = sub.add_parser("audit", help="audit trail")
-    audit_sub = p.add_subparsers(dest="audit_command", metavar="verify")
-    q = audit_sub.add_parser("verify", help="check the hash chain of the audit trail")
+    audit_sub = p.add_subparsers(dest="audit_command", metavar="verify|log")
+    q = audit_sub.add_parser("verify", help="check the audit trail's hash chain and that every "
+                                            "record matches it")
     _add_db(q)
+
+    from .commands_records import add_parsers
+
+    add_parsers(sub, runs_sub, audit_sub, _add_db)
     return parser
 
 
@@ -110,9 +148,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .errors import BenchctlError
 
     try:
-        from . import commands
+        from . import commands, commands_records
 
-        handler = getattr(commands, "cmd_" + args.command)
+        name = "cmd_" + args.command
+        handler = getattr(commands_records, name, None) or getattr(commands, name)
         return int(handler(args))
     except BenchctlError as exc:
         _print_error(str(exc), exc.detail)

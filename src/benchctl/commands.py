@@ -79,6 +79,10 @@ def cmd_sim(args: argparse.Namespace) -> int:
         for name, resource in sim.resources.items():
             print(f"  {name:<14} {resource}")
         print(f"  {'control':<14} {sim.control_address}")
+        from .commands_faults import apply_faults
+
+        for line in apply_faults(sim, getattr(args, "fault", None) or []):
+            print(line)
         if args.write_bench:
             _write_bench_copy(bench, sim, Path(args.write_bench))
             print(f"bench file with these resources: {args.write_bench}")
@@ -121,6 +125,12 @@ def _write_bench_copy(bench: BenchConfig, sim: Any, path: Path) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+def cmd_fault(args: argparse.Namespace) -> int:
+    from .commands_faults import cmd_fault as inject
+
+    return inject(args)
+
+
 # -- read ------------------------------------------------------------------------------------
 
 def cmd_read(args: argparse.Namespace) -> int:
@@ -151,7 +161,11 @@ def cmd_read(args: argparse.Namespace) -> int:
                 text = (f"{args.instrument}: t = {amb.temperature_c} °C, "
                         f"RH = {amb.humidity_pct} %, p = {amb.pressure_hpa} hPa")
             else:
-                reading = inst.read_now()  # type: ignore[attr-defined]
+                # a balance reads "now"; a pressure or flow indicator simply reads
+                read = getattr(inst, "read_now", None) or getattr(inst, "read", None)
+                if read is None:
+                    raise BenchctlError(f"{args.instrument} ({handle.role}) has no reading")
+                reading = read()
                 obj = {"instrument": args.instrument, "value": reading.value,
                        "unit": reading.unit, "stable": reading.stable,
                        "timestamp": reading.timestamp.isoformat(),
@@ -176,9 +190,9 @@ def cmd_read(args: argparse.Namespace) -> int:
 def _operator(spec: str, bench: BenchConfig) -> Any:
     from .engine.operators import make_channel
 
-    if spec == "tui":
-        raise BenchctlError("--operator tui: use `benchctl tui --bench BENCH` (coming with the "
-                            "TUI issue); for now use terminal, stdio-json, answers:FILE or sim")
+    if spec == "tui":  # `run`/`resume --operator tui` go through _run_in_tui before this
+        raise BenchctlError("--operator tui: the run is driven from `benchctl tui --bench "
+                            "BENCH` (or `benchctl run ... --operator tui`)")
     control = bench.simulation.control
     if control.endswith(":0"):
         control = ""
@@ -213,18 +227,23 @@ def _finish(outcome: Any, db: Any, args: argparse.Namespace, operator: Any) -> i
 def cmd_run(args: argparse.Namespace) -> int:
     from .engine.runner import RunOptions, start_run
 
+    if args.operator == "tui":
+        return _run_in_tui(args)
     bench = load_bench(args.bench)
     db = _database(args.db, bench)
     operator = _operator(args.operator, bench)
     opts = RunOptions(bench=bench, operator=operator, db=db, speed=args.speed,
                       listeners=_listeners(args, args.operator))
-    outcome = start_run(args.procedure, args.dut, args.mode, args.param, opts)
+    outcome = start_run(args.procedure, args.dut, args.mode, args.param, opts,
+                        performed_by=args.performed_by, override_reason=args.override_reason)
     return _finish(outcome, db, args, operator)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from .engine.runner import RunOptions, prepare_resume, resume_run
 
+    if args.operator == "tui":
+        return _run_in_tui(args, resume_id=args.run_id)
     db = _database(args.db)
     bench, params = prepare_resume(db, args.run_id, args.bench)
     if not args.db and bench.database_url:
@@ -339,14 +358,20 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .reports.certificate import write_html
-    from .reports.document import run_document
+    from .reports import write_report
+    from .reports.laboratory import load_laboratory
 
+    lab = load_laboratory(args.lab)
     db = _database(args.db)
-    doc = run_document(db, args.run_id)
     lang = args.lang or "vi"
-    path = write_html(doc, args.output, lang=lang)
-    print(f"certificate (draft, {lang}) written to {path}")
+    rep = write_report(db, args.run_id, args.format, args.output, lang=lang, laboratory=lab,
+                       folder=args.reports_dir)
+    if rep.format in ("csv", "xlsx"):
+        print(f"run {args.run_id} data ({rep.points} points, {rep.readings} readings) "
+              f"written to {rep.path}")
+    else:
+        status = "final" if rep.final else "DRAFT: the run is not approved"
+        print(f"certificate ({rep.format}, {status}, {lang}) written to {rep.path}")
     return EXIT_OK
 
 
@@ -358,25 +383,68 @@ def cmd_db(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_audit(args: argparse.Namespace) -> int:
-    from .store import repository as repo
-
-    if args.audit_command != "verify":
-        raise BenchctlError("use `benchctl audit verify`")
-    db = _database(args.db)
-    with db.session() as s:
-        ok, problem = repo.verify_audit(s)
-    if ok:
-        print(f"audit trail of {db.url_masked}: intact")
-        return EXIT_OK
-    print(f"audit trail of {db.url_masked}: BROKEN: {problem}", file=sys.stderr)
-    return EXIT_RUN_NOT_COMPLETED
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     return run_demo(args)
+
+
+# -- tui -------------------------------------------------------------------------------------
+
+def _launch_tui(bench: BenchConfig | None, db: Any, args: argparse.Namespace,
+                job: Any = None) -> Any:
+    from .tui.app import BenchApp
+
+    app = BenchApp(bench, db, lang=getattr(args, "lang", None),
+                   speed=getattr(args, "speed", None), rate_hz=getattr(args, "rate", 5.0),
+                   job=job)
+    app.run()
+    return app
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    """``benchctl tui``: the technician's terminal UI on a bench file (optional: history and
+    register work without one)."""
+    path = args.bench
+    if path is None and Path("bench.toml").is_file():
+        path = "bench.toml"
+    bench = load_bench(path) if path else None
+    db = _database(args.db, bench)
+    app = _launch_tui(bench, db, args)
+    return int(app.return_code or EXIT_OK)
+
+
+def _run_in_tui(args: argparse.Namespace, resume_id: int | None = None) -> int:
+    """``run``/``resume --operator tui``: the run starts at once in the TUI; when the
+    technician quits, the result is printed as ``run`` prints it (exit 0 only if completed)."""
+    from .reports.document import run_document
+    from .tui.runctl import RunJob
+
+    if resume_id is None:
+        bench = load_bench(args.bench)
+        db = _database(args.db, bench)
+        job = RunJob(args.procedure, args.dut, args.mode, list(args.param))
+    else:
+        from .engine.runner import prepare_resume
+
+        db = _database(args.db)
+        bench, _params = prepare_resume(db, resume_id, args.bench)
+        if not args.db and bench.database_url:
+            db = _database(bench.database_url)
+        job = RunJob("", "", resume_id=resume_id)
+    app = _launch_tui(bench, db, args, job)
+    run_id = app.run_model.run_id
+    if run_id is None:
+        print("benchctl: the run did not start"
+              + (f": {app.run_model.message}" if app.run_model.message else ""),
+              file=sys.stderr)
+        return EXIT_RUN_NOT_COMPLETED
+    doc = run_document(db, run_id)
+    if args.json:
+        print_json(doc)
+    else:
+        print(format_table(doc))
+    return EXIT_OK if doc["state"] == "completed" else EXIT_RUN_NOT_COMPLETED
 
 
 __all__ = ["EXIT_ERROR", "EXIT_OK"]

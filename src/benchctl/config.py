@@ -6,6 +6,7 @@ what was expected, before any instrument is touched.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -97,6 +98,8 @@ def load_bench(path: str | Path) -> BenchConfig:
         raise ConfigError(f, "", "a bench file (TOML) at this path; it does not exist") from None
     except OSError as exc:
         raise ConfigError(f, "", f"a readable bench file ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f, "", f"a text file in UTF-8 (byte {exc.start} is not)") from None
     return parse_bench(text, p)
 
 
@@ -140,7 +143,7 @@ def parse_bench(text: str, path: Path) -> BenchConfig:
         raise ConfigError(f, "bench.locale", " or ".join(LOCALES), got=locale)
     speed = bench.get("speed", 1.0)
     _expect(f, "bench.speed", speed, (int, float), "a number ≥ 1 (simulated time factor)")
-    if speed <= 0:
+    if not math.isfinite(speed) or speed <= 0:
         raise ConfigError(f, "bench.speed", "a positive number", got=speed)
 
     instruments: dict[str, InstrumentConfig] = {}

@@ -164,6 +164,15 @@ class Delivery:
     raw: bytes = b""
 
 
+@dataclass(frozen=True)
+class DispenserTotals:
+    """A dispenser's totalizers."""
+
+    volume: Reading
+    amount: float | None
+    raw: bytes = b""
+
+
 class FuelDispenser(Instrument):
     """A fuel dispenser (fuelling point) under test."""
 
@@ -179,6 +188,14 @@ class FuelDispenser(Instrument):
 
     @abc.abstractmethod
     def delivery(self) -> Delivery: ...
+
+    @abc.abstractmethod
+    def totals(self) -> DispenserTotals:
+        """The electronic totalizers (volume and amount), for the record before and after."""
+
+    @abc.abstractmethod
+    def set_price(self, unit_price: float) -> None:
+        """Set the unit price (per litre) the price computer uses."""
 
 
 ROLES: dict[str, Any] = {

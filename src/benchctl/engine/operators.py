@@ -253,18 +253,20 @@ class StdioJsonOperator(OperatorChannel):
         """An answer to a withdrawn request arrives after the fact: drop it quietly."""
         try:
             obj = json.loads(line)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON, or nested too deep to be an answer
             return False
         return isinstance(obj, dict) and obj.get("id") in self._withdrawn
 
     @staticmethod
     def _parse(rid: int, request: OperatorRequest, line: str
                ) -> tuple[str, OperatorAnswer | None]:
-        raw = line.rstrip("\n").encode()
+        raw = line.rstrip("\n").encode("utf-8", "surrogateescape")  # bytes as received
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
             return f"not JSON: {exc.msg}", None
+        except RecursionError:
+            return "not JSON: nested too deeply", None
         if not isinstance(obj, dict):
             return "expected a JSON object", None
         if obj.get("id") != rid:
@@ -277,10 +279,14 @@ class StdioJsonOperator(OperatorChannel):
                 return "expected a numeric \"value\"", None
             if unit is not None and not isinstance(unit, str):
                 return "expected \"unit\" as text", None
-            problem = check_number(request, float(value), unit)
+            try:
+                number = float(value)
+            except OverflowError:  # an integer with hundreds of digits
+                return "not a finite number", None
+            problem = check_number(request, number, unit)
             if problem:
                 return problem, None
-            return "", OperatorAnswer(value=float(value), unit=unit, raw=raw)
+            return "", OperatorAnswer(value=number, unit=unit, raw=raw)
         if request.kind == "choice":
             value = obj.get("value")
             if value not in request.options:
@@ -295,7 +301,7 @@ class StdioJsonOperator(OperatorChannel):
 def _control_command(line: str) -> str | None:
     try:
         obj = json.loads(line)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):
         return None
     if isinstance(obj, dict) and "id" not in obj and obj.get("type") in ("pause", "resume",
                                                                           "abort"):

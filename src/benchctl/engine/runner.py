@@ -167,44 +167,104 @@ def import_reference(db: Any, ref: ReferenceSpec) -> int:
         return int(cert.id)
 
 
-def resolve_references(db: Any, bench: BenchConfig, procedure: Procedure, today: dt.date
+def resolve_references(db: Any, bench: BenchConfig, procedure: Procedure, today: dt.date,
+                       *, dut: DutSpec | None = None, params: dict[str, Any] | None = None,
+                       override_reason: str | None = None,
+                       overrides: dict[str, tuple[str, str]] | None = None,
                        ) -> dict[str, tuple[int, str]]:
-    """Procedure reference slots -> (certificate id, slot), refusing a reference past due."""
-    from ..store import repository as repo
+    """Procedure reference slots -> (certificate id, slot): the exact certificate of each
+    reference standard the run will use, each checked fit for use (ISO/IEC 17025 6.4, 6.5).
 
-    wanted: dict[str, str] = dict(getattr(procedure.module, "REFERENCES", {}))
-    found: dict[str, tuple[int, str]] = {}
+    References come from the bench's ``[references.NAME]`` (a register asset or a reference
+    file, imported on first use) and from instruments with an ``asset`` (a reference standard
+    with an interface). A procedure's REFERENCES slot takes the reference of the same name,
+    else the first of its kind; an instrument with an asset that fills one of the procedure's
+    instrument slots is linked too (e.g. the environment monitor), under that slot's name.
+
+    Fitness (benchctl.records.fitness): a certificate past its due date, or a reference used
+    outside the range its certificate covers (the procedure's ``reference_range(dut, params)``
+    says the range of use), is refused with a FitnessError naming the asset, the date or the
+    range; unless ``override_reason`` is given: then ``overrides[slot]`` gets (reason, what was
+    wrong), which the run records with that reference and in the audit trail.
+    """
+    from ..records import fitness
+
+    # A procedure whose references depend on its parameters (a dispenser verified with
+    # proving measures or with a master meter) says so with references_for(params).
+    references_for = getattr(procedure.module, "references_for", None)
+    wanted: dict[str, str] = dict(references_for(params or {}) if references_for
+                                  else getattr(procedure.module, "REFERENCES", {}))
+    # name -> (certificate id, kind): every reference the bench offers.
+    offered: dict[str, tuple[int, str]] = {}
     for ref in bench.references.values():
         if ref.file is not None:
             spec = load_reference_file(ref.file)
-            cert_id = import_reference(db, spec)
-            kind, asset_id = spec.kind, spec.asset_id
+            offered[ref.name] = (import_reference(db, spec), spec.kind)
         else:
             assert ref.asset is not None
-            with db.session() as s:
-                asset = repo.get_asset(s, ref.asset)
-                if asset is None:
-                    raise ConfigError(str(bench.path), f"references.{ref.name}.asset",
-                                      "an asset id in the register", got=ref.asset)
-                cert = repo.current_certificate(s, ref.asset, today)
-                if cert is None:
-                    raise BenchctlError(f"reference {ref.asset} has no certificate in the "
-                                        "register")
-                cert_id, kind, asset_id = int(cert.id), asset.kind, asset.id
-        with db.session() as s:
-            cert = _certificate(s, cert_id)
-            if cert.due_on < today:
-                raise BenchctlError(
-                    f"reference {asset_id} certificate {cert.number} was due on {cert.due_on}; "
-                    "it may not be used until it is recalibrated")
-        for slot, slot_kind in wanted.items():
-            if slot_kind == kind and slot not in found:
-                found[slot] = (cert_id, slot)
+            offered[ref.name] = _current(db, bench, ref.asset, f"references.{ref.name}.asset",
+                                         today)
+    for name, inst in bench.instruments.items():
+        if inst.asset and inst.role != "dut" and name not in offered:
+            offered[name] = _current(db, bench, inst.asset, f"instruments.{name}.asset", today)
+    found: dict[str, tuple[int, str]] = {}
+    taken: set[str] = set()
+    for slot, kind in wanted.items():  # the reference of the slot's own name first
+        if slot in offered and offered[slot][1] == kind:
+            found[slot] = (offered[slot][0], slot)
+            taken.add(slot)
+    for slot, kind in wanted.items():
+        if slot in found:
+            continue
+        match = next((n for n, (_, k) in offered.items() if k == kind and n not in taken), None)
+        if match is not None:
+            found[slot] = (offered[match][0], slot)
+            taken.add(match)
     for slot, kind in wanted.items():
         if slot not in found:
             raise BenchctlError(f"{bench.path}: the procedure needs a reference '{slot}' "
                                 f"({kind}); add [references.{slot}] with asset or file")
+    slots = assign_slots(bench, getattr(procedure.module, "INSTRUMENTS", {}))
+    linked = {cid for cid, _ in found.values()}
+    for slot, inst_name in slots.items():
+        if inst_name is not None and inst_name in offered and slot not in found \
+                and offered[inst_name][0] not in linked:
+            found[slot] = (offered[inst_name][0], slot)
+            linked.add(offered[inst_name][0])
+
+    needed = fitness.needed_ranges(procedure.module, dut, params or {}) if dut else {}
+    reason = (override_reason or "").strip()
+    with db.session() as s:
+        for slot, (cert_id, _) in found.items():
+            cert = _certificate(s, cert_id)
+            try:
+                fitness.check_reference(
+                    asset_id=cert.asset_id, certificate=cert.number, due_on=cert.due_on,
+                    on=today, needed=needed.get(slot),
+                    covered=fitness.range_of(cert) if slot in needed else None)
+            except fitness.FitnessError as exc:
+                if not reason:
+                    raise
+                if overrides is not None:
+                    overrides[slot] = (reason, exc.summary)
     return found
+
+
+def _current(db: Any, bench: BenchConfig, asset_id: str, key: str, today: dt.date
+             ) -> tuple[int, str]:
+    """(certificate id, kind) of a register asset's current certificate."""
+    from ..store import repository as repo
+
+    with db.session() as s:
+        asset = repo.get_asset(s, asset_id)
+        if asset is None:
+            raise ConfigError(str(bench.path), key, "an asset id in the register", got=asset_id)
+        cert = repo.current_certificate(s, asset_id, today)
+        if cert is None:
+            raise BenchctlError(f"reference {asset_id} has no certificate in the register "
+                                f"issued on or before {today.isoformat()}",
+                                detail=f"add it: benchctl cert add {asset_id} ...")
+        return int(cert.id), str(asset.kind)
 
 
 def _certificate(s: Any, cert_id: int) -> Any:
@@ -302,7 +362,13 @@ async def _execute(run_id: int, procedure: Procedure, dut: DutSpec, mode: str,
 
 
 def start_run(procedure_spec: str, dut_spec: str, mode: str, raw_params: list[str],
-              opts: RunOptions, *, today: dt.date | None = None) -> RunOutcome:
+              opts: RunOptions, *, today: dt.date | None = None,
+              performed_by: str | None = None, override_reason: str | None = None
+              ) -> RunOutcome:
+    """Start a run. ``performed_by`` names who performs it (default: ``$BENCHCTL_OPERATOR``,
+    else the login name; once the person register has anyone, a registered operator).
+    ``override_reason`` lets unfit references be used, recorded per reference."""
+    from ..records.approval import resolve_performer
     from ..store import repository as repo
 
     bench = opts.bench
@@ -322,7 +388,12 @@ def start_run(procedure_spec: str, dut_spec: str, mode: str, raw_params: list[st
     if validate:
         validate(dut, params, mode)
     assign_slots(bench, getattr(procedure.module, "INSTRUMENTS", {}))
-    refs = resolve_references(opts.db, bench, procedure, today or dt.date.today())
+    with opts.db.session() as s:
+        performer = resolve_performer(s, performed_by)
+    overrides: dict[str, tuple[str, str]] = {}
+    refs = resolve_references(opts.db, bench, procedure, today or dt.date.today(), dut=dut,
+                              params=params, override_reason=override_reason,
+                              overrides=overrides)
     stored = {**params, "_bench": {"path": str(bench.path), "text": bench.text},
               "_speed": opts.speed}
     with opts.db.session() as s:
@@ -332,7 +403,8 @@ def start_run(procedure_spec: str, dut_spec: str, mode: str, raw_params: list[st
         run = repo.create_run(
             s, procedure=pv, dut_asset_id=dut.asset_id, mode=mode, params=stored,
             decision_rule=str(params.get("decision_rule", "simple")), bench=bench.name,
-            operator_kind=opts.operator.kind, references=certs)
+            operator_kind=opts.operator.kind, references=certs, performed_by=performer,
+            overrides=overrides)
         run_id = int(run.id)
     ref_objects = load_reference_objects(opts.db, refs)
     return asyncio.run(_execute(run_id, procedure, dut, mode, params, ref_objects, opts, {}))
@@ -370,7 +442,8 @@ def resume_run(run_id: int, opts: RunOptions) -> RunOutcome:
         if state not in RESUMABLE:
             raise BenchctlError(f"run {run_id} is {state}; only an aborted, failed, paused or "
                                 "interrupted run can be resumed")
-        if state in (RunState.RUNNING, RunState.PAUSED) and _owner_alive(run.host, run.pid):
+        if state in (RunState.RUNNING, RunState.PAUSED, RunState.ABORTING) and _owner_alive(
+                run.host, run.pid):
             raise BenchctlError(f"run {run_id} is still {state} in process {run.pid} on "
                                 f"{run.host}; abort it there first")
         proc_id, sha = run.procedure.procedure_id, run.procedure.sha256

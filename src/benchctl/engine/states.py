@@ -31,8 +31,8 @@ TRANSITIONS: dict[RunState, frozenset[RunState]] = {
     S.FAILED: frozenset({S.RUNNING}),
     S.COMPLETED: frozenset(),
 }
-RESUMABLE = frozenset({S.ABORTED, S.FAILED, S.PAUSED, S.RUNNING})
-"""States a stored run may be resumed from (RUNNING or PAUSED: its process died)."""
+RESUMABLE = frozenset({S.ABORTED, S.FAILED, S.PAUSED, S.RUNNING, S.ABORTING})
+"""States a stored run may be resumed from (RUNNING, PAUSED or ABORTING: its process died)."""
 
 
 class IllegalTransition(RuntimeError):

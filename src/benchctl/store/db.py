@@ -23,6 +23,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from benchctl.errors import StoreError
+from benchctl.store import integrity  # noqa: F401  (registers the audit listeners on Session)
 
 ENV_DATABASE_URL = "BENCHCTL_DATABASE_URL"
 DEFAULT_DATABASE_URL = "sqlite:///benchctl.db"
@@ -154,10 +155,19 @@ class Database:
         current = self.current_revision()
         return heads is not None and current is not None and set(current.split(",")) == heads
 
-    def upgrade(self) -> None:
-        """Bring the schema to the newest revision through the bundled migrations."""
-        if self.is_at_head():
+    def upgrade(self, target: str = "head") -> None:
+        """Bring the schema to ``target`` (the newest revision by default) through the bundled
+        migrations."""
+        if target == "head" and self.is_at_head():
             return
+        self._migrate("upgrade", target)
+
+    def downgrade(self, target: str) -> None:
+        """Take the schema back to revision ``target`` ("base": no tables). For rolling back a
+        release; every record the newer schema added is dropped."""
+        self._migrate("downgrade", target)
+
+    def _migrate(self, direction: str, target: str) -> None:
         from alembic import command
         from alembic.config import Config
         from alembic.util.exc import CommandError
@@ -176,7 +186,7 @@ class Database:
                 try:
                     with conn.begin():
                         cfg.attributes["connection"] = conn
-                        command.upgrade(cfg, "head")
+                        getattr(command, direction)(cfg, target)
                 finally:
                     if sqlite:
                         bad = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
@@ -185,7 +195,7 @@ class Database:
                         if bad:
                             raise StoreError(
                                 f"database {self.url_masked}: foreign keys broken after the "
-                                f"schema upgrade: {bad[:5]}"
+                                f"schema {direction}: {bad[:5]}"
                             )
                     elif self.dialect == "postgresql":
                         conn.rollback()
@@ -195,12 +205,12 @@ class Database:
                         conn.commit()
         except CommandError as e:
             raise StoreError(
-                f"cannot upgrade database {self.url_masked}: {e}",
+                f"cannot {direction} database {self.url_masked}: {e}",
                 detail="the database may have been written by a newer benchctl",
             ) from e
         except DBAPIError as e:
             raise StoreError(
-                f"cannot upgrade database {self.url_masked}: {_reason(e, self.url)}",
+                f"cannot {direction} database {self.url_masked}: {_reason(e, self.url)}",
                 detail=str(e),
             ) from e
 
@@ -215,7 +225,13 @@ class Database:
         self.dispose()
 
 
+def _unicode_lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # SQLite's lower() folds ASCII only; customers' names are Vietnamese ("Đường").
+    dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
     cur = dbapi_connection.cursor()
     try:
         cur.execute("PRAGMA journal_mode=WAL")

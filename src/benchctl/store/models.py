@@ -57,6 +57,9 @@ RUN_STATES: tuple[str, ...] = (
     "failed",
 )
 RUN_MODES: tuple[str, ...] = ("verify", "calibrate")
+#: Roles a person may hold in the register: who may perform a run, review it, sign (approve)
+#: its certificate; a quality manager maintains the register.
+PERSON_ROLES: tuple[str, ...] = ("operator", "reviewer", "signatory", "quality_manager")
 
 
 def utcnow() -> dt.datetime:
@@ -223,6 +226,10 @@ class Run(Base):
             "state IN ('idle', 'running', 'paused', 'aborting', 'aborted', 'completed', 'failed')",
             name="state",
         ),
+        # Unique indexes rather than constraints: SQLite can add those without copying the table.
+        Index("uq_runs_certificate_number", "certificate_number", unique=True),
+        # One revision replaces a run at most once: amendments never fork.
+        Index("uq_runs_replaces_run_id", "replaces_run_id", unique=True),
         # A RUN_ID is never reused, even if the newest run row were ever removed.
         {"sqlite_autoincrement": True},
     )
@@ -251,6 +258,17 @@ class Run(Base):
     pid: Mapped[int] = mapped_column(Integer)
     revision: Mapped[int] = mapped_column(Integer, default=1)
     replaces_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
+    #: Why this revision replaces ``replaces_run_id`` (null for a first revision).
+    amend_reason: Mapped[str | None] = mapped_column(Text)
+    reviewed_by: Mapped[str | None] = mapped_column(String(200))
+    reviewed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    approved_by: Mapped[str | None] = mapped_column(String(200))
+    approved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: Issued at approval from a per-year sequence, e.g. "BC-2026-00042"; null until then.
+    certificate_number: Mapped[str | None] = mapped_column(String(64))
+    #: Verification stamp serial and the validity it gives (Circular 24/2013 Art. 39-40).
+    stamp_number: Mapped[str | None] = mapped_column(String(100))
+    valid_until: Mapped[dt.date | None] = mapped_column(Date)
 
     procedure: Mapped[ProcedureVersion] = relationship()
     dut: Mapped[Asset] = relationship()
@@ -279,6 +297,10 @@ class RunReference(Base):
     )
     #: e.g. "weights", "controller", "room".
     role: Mapped[str] = mapped_column(String(64))
+    #: Why the reference was used although unfit (past due, outside its certificate's range);
+    #: null when it was fit. ``override_detail`` says what was wrong with it.
+    override_reason: Mapped[str | None] = mapped_column(Text)
+    override_detail: Mapped[str | None] = mapped_column(Text)
 
     run: Mapped[Run] = relationship(back_populates="references")
     certificate: Mapped[ReferenceCertificate] = relationship()
@@ -349,6 +371,18 @@ class Result(Base):
 
     def __repr__(self) -> str:
         return f"Result({self.run_id}, {self.key!r}, rev {self.revision})"
+
+
+class CertificateSequence(Base):
+    """The last certificate number issued in a year (numbers restart at 1 each year)."""
+
+    __tablename__ = "certificate_sequences"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last: Mapped[int] = mapped_column(Integer)
+
+    def __repr__(self) -> str:
+        return f"CertificateSequence({self.year}, last={self.last})"
 
 
 class AuditEvent(Base):

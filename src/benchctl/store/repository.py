@@ -31,12 +31,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from benchctl.errors import StoreError
+from benchctl.store import integrity
 from benchctl.store.models import (
+    PERSON_ROLES,
     RUN_MODES,
     RUN_STATES,
     Asset,
     AuditEvent,
+    CertificateSequence,
     CertifiedWeight,
+    Person,
     Point,
     ProcedureVersion,
     Reading,
@@ -58,30 +62,50 @@ __all__ = [
     "SYSTEM_ACTOR",
     "TERMINAL_STATES",
     "add_certificate",
+    "add_person",
     "append_audit",
+    "audit_events",
+    "audit_problems",
     "claim_run",
     "completed_points",
+    "create_revision",
     "create_run",
     "current_certificate",
+    "due_certificates",
     "find_certificate",
+    "find_runs",
+    "format_certificate_number",
     "get_asset",
     "get_certificate",
+    "get_person",
     "get_run",
     "latest_results",
+    "list_assets",
+    "list_certificates",
+    "list_people",
     "list_runs",
+    "lock_records",
+    "next_certificate_number",
+    "read_snapshot",
     "readings_of",
+    "record_approval",
     "record_point",
+    "record_review",
     "register_procedure",
+    "replaced_by",
+    "run_overrides",
     "run_owner_alive",
+    "run_people",
     "save_results",
     "set_environment",
     "set_run_state",
+    "trace_asset",
     "upsert_asset",
     "verify_audit",
 ]
 
 #: prev_hash of the first audit event.
-GENESIS_HASH = "0" * 64
+GENESIS_HASH = integrity.GENESIS_HASH
 #: Actor of events no person caused.
 SYSTEM_ACTOR = "benchctl"
 #: pg_advisory_xact_lock key serialising audit appends across benches ("bnchaudt").
@@ -94,7 +118,8 @@ RUN_TRANSITIONS: Mapping[str, frozenset[str]] = {
     "idle": frozenset({"running"}),
     "running": frozenset({"paused", "aborting", "completed", "failed", "running"}),
     "paused": frozenset({"running", "aborting", "failed"}),
-    "aborting": frozenset({"aborted", "failed"}),  # failed: the abort itself went wrong
+    # failed: the abort itself went wrong; running: resumed after the process died mid-abort
+    "aborting": frozenset({"aborted", "failed", "running"}),
     "aborted": frozenset({"running"}),
     "failed": frozenset({"running"}),
     "completed": frozenset(),
@@ -154,39 +179,12 @@ def _to_json(value: Any, what: str = "value") -> Any:
         raise StoreError(f"cannot store {what} as JSON: {e}") from e
 
 
-def _canonical(value: Any) -> bytes:
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+_canonical = integrity.canonical
+_event_hash = integrity.event_hash
 
 
 def _iso(at: dt.datetime) -> str:
-    return at.astimezone(dt.UTC).isoformat(timespec="microseconds")
-
-
-def _event_hash(
-    id: int,
-    at: dt.datetime,
-    actor: str,
-    action: str,
-    entity: str,
-    entity_id: str,
-    before: Any,
-    after: Any,
-    prev_hash: str,
-) -> str:
-    payload = {
-        "id": id,
-        "at": _iso(at),
-        "actor": actor,
-        "action": action,
-        "entity": entity,
-        "entity_id": entity_id,
-        "before": before,
-        "after": after,
-        "prev_hash": prev_hash,
-    }
-    return hashlib.sha256(_canonical(payload)).hexdigest()
+    return integrity.iso_utc(at)
 
 
 # --------------------------------------------------------------------------------------------
@@ -220,7 +218,11 @@ def append_audit(
     before: Any,
     after: Any,
 ) -> AuditEvent:
-    """Append one event to the hash-chained audit log, in the caller's transaction."""
+    """Append one event to the hash-chained audit log, in the caller's transaction.
+
+    The event also carries the digests of every audited row written in this transaction since
+    the previous event (see :mod:`benchctl.store.integrity`), so the rows are vouched for too.
+    """
     _lock_audit(s)
     last = s.execute(
         select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
@@ -228,7 +230,8 @@ def append_audit(
     new_id = last.id + 1 if last is not None else 1
     prev_hash = last.hash if last is not None else GENESIS_HASH
     before_j = _to_json(before, f"audit {action} before")
-    after_j = _to_json(after, f"audit {action} after")
+    after_j = integrity.with_rows(
+        _to_json(after, f"audit {action} after"), integrity.take_touched(s))
     at = utcnow()
     event = AuditEvent(
         id=new_id,
@@ -249,11 +252,51 @@ def append_audit(
     return event
 
 
-def verify_audit(s: Session) -> tuple[bool, str | None]:
-    """Recompute the chain. ``(True, None)`` when intact, else ``(False, why)`` where ``why``
-    starts with ``"event <id>: "`` naming the first broken event: altered (content does not
+def read_snapshot(s: Session) -> bool:
+    """Make the rest of this unit of work read one consistent snapshot of the database.
+
+    ``verify`` reads the audit chain, then every table: with benches writing meanwhile, a
+    row committed between the two reads would look inserted behind benchctl's back. A
+    snapshot sees the chain and the rows as of one moment, without blocking any bench.
+    PostgreSQL: REPEATABLE READ, READ ONLY. SQLite (WAL): an explicit read transaction (the
+    driver does not open one for SELECTs).
+
+    True when it started one; False when the database connection is already inside a
+    transaction (e.g. one that has written), whose own view is then what is read.
+    """
+    raw = s.connection().connection.dbapi_connection
+    dialect = s.get_bind().dialect.name
+    if dialect == "postgresql":
+        from psycopg import pq
+
+        if raw.info.transaction_status != pq.TransactionStatus.IDLE:  # type: ignore[union-attr]
+            return False
+        s.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
+    elif dialect == "sqlite":
+        if raw.in_transaction:  # type: ignore[union-attr]
+            return False
+        s.connection().exec_driver_sql("BEGIN")
+    else:  # pragma: no cover - other back ends: their default isolation
+        return False
+    # The snapshot starts with the first read.
+    s.execute(select(func.count()).select_from(AuditEvent))
+    return True
+
+
+def audit_problems(s: Session, *, rows: bool = True, limit: int | None = None) -> list[str]:
+    """Everything wrong with the audit trail, first broken link first; empty when intact.
+
+    First the chain: each problem starts with ``"event <id>: "``: altered (content does not
     match its hash), deleted (a gap in the ids), inserted (the next event links past it) or
-    chain broken (prev_hash mismatch)."""
+    chain broken (prev_hash mismatch); the chain is reported up to its first break only, since
+    everything after it is unproven. Then, with ``rows``, the records themselves: each problem
+    starts with ``"row <table>:<key>: "`` and says inserted, altered or deleted behind
+    benchctl's back (a row must match the digest of the last event that wrote it).
+
+    In a new unit of work it reads one snapshot (:func:`read_snapshot`), so benches writing
+    meanwhile cause no false alarm.
+    """
+    read_snapshot(s)
     stmt = select(
         AuditEvent.id,
         AuditEvent.at,
@@ -269,24 +312,25 @@ def verify_audit(s: Session) -> tuple[bool, str | None]:
     prev_id = 0
     prev_hash = GENESIS_HASH
     prev_prev_hash: str | None = None
+    expected: dict[str, tuple[str | None, int]] = {}
     for row in s.execute(stmt.execution_options(yield_per=1000)):
-        expected = prev_id + 1
-        if row.id != expected:
-            return False, (
-                f"event {expected}: deleted (ids jump from {prev_id} to {row.id}; "
+        expected_id = prev_id + 1
+        if row.id != expected_id:
+            return [
+                f"event {expected_id}: deleted (ids jump from {prev_id} to {row.id}; "
                 f"or event {row.id} was inserted)"
-            )
+            ]
         if row.prev_hash != prev_hash:
             if prev_prev_hash is not None and row.prev_hash == prev_prev_hash:
-                return False, (
+                return [
                     f"event {prev_id}: inserted (event {row.id} links to event {prev_id - 1}, "
                     f"not to it)"
-                )
+                ]
             linked = f"event {prev_id}" if prev_id else "the start of the log"
-            return False, (
+            return [
                 f"event {row.id}: chain broken (its prev_hash is not the hash of {linked}: "
                 f"an event was altered, inserted or deleted before it)"
-            )
+            ]
         computed = _event_hash(
             row.id,
             row.at,
@@ -299,9 +343,45 @@ def verify_audit(s: Session) -> tuple[bool, str | None]:
             row.prev_hash,
         )
         if computed != row.hash:
-            return False, f"event {row.id}: altered (its content does not match its hash)"
+            return [f"event {row.id}: altered (its content does not match its hash)"]
+        if rows:
+            for key, digest in integrity.rows_of(row.after).items():
+                expected[key] = (digest, row.id)
         prev_prev_hash, prev_hash, prev_id = prev_hash, row.hash, row.id
-    return True, None
+    if not rows:
+        return []
+    from benchctl.store.models import Base
+
+    problems = integrity.check_tables(s, Base.metadata.tables, expected)
+    return problems if limit is None else problems[:limit]
+
+
+def audit_events(
+    s: Session,
+    *,
+    entity: str | None = None,
+    entity_id: str | None = None,
+    since: dt.date | dt.datetime | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[AuditEvent]:
+    """Audit events, oldest first, optionally of one entity ("run", "asset", ...) or one
+    record of it ("run", "5")."""
+    stmt = select(AuditEvent).order_by(AuditEvent.id).limit(limit).offset(offset)
+    if entity:
+        stmt = stmt.where(AuditEvent.entity == entity)
+    if entity_id is not None:
+        stmt = stmt.where(AuditEvent.entity_id == str(entity_id))
+    if since is not None:
+        stmt = stmt.where(AuditEvent.at >= _day_start(since))
+    return list(s.scalars(stmt))
+
+
+def verify_audit(s: Session, *, rows: bool = True) -> tuple[bool, str | None]:
+    """``(True, None)`` when the audit trail and the records it vouches for are intact, else
+    ``(False, why)`` naming the first broken link (see :func:`audit_problems`)."""
+    problems = audit_problems(s, rows=rows, limit=1)
+    return (False, problems[0]) if problems else (True, None)
 
 
 # --------------------------------------------------------------------------------------------
@@ -687,9 +767,21 @@ def create_run(
     references: Sequence[tuple[ReferenceCertificate, str]],
     performed_by: str | None = None,
     actor: str | None = None,
+    overrides: Mapping[str, tuple[str, str]] | None = None,
 ) -> Run:
     """A new run in state "running", owned by this process, linked to the exact certificates
-    of its reference standards (``references``: (certificate, role) pairs)."""
+    of its reference standards (``references``: (certificate, role) pairs).
+
+    ``overrides`` maps a role to (reason, what was wrong) for a reference used although unfit
+    (past due, outside its range): it is kept with the reference and in the audit trail.
+    """
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - {role for _, role in references})
+    if unknown:
+        raise StoreError(f"create_run: override for unknown reference role(s) {unknown}")
+    for role, (reason, _detail) in overrides.items():
+        if not (reason or "").strip():
+            raise StoreError(f"create_run: the override of reference {role} needs a reason")
     if mode not in RUN_MODES:
         raise StoreError(f"run mode {mode!r}: expected one of {', '.join(RUN_MODES)}")
     if procedure.id is None:
@@ -723,8 +815,12 @@ def create_run(
     s.add(run)
     s.flush()
     for cert, role in references:
-        s.add(RunReference(run_id=run.id, certificate_id=cert.id, role=role))
+        override = overrides.get(role)
+        s.add(RunReference(run_id=run.id, certificate_id=cert.id, role=role,
+                           override_reason=override[0] if override else None,
+                           override_detail=override[1] if override else None))
     s.flush()
+    dut = s.get(Asset, dut_asset_id)
     append_audit(
         s,
         actor or performed_by or SYSTEM_ACTOR,
@@ -742,8 +838,20 @@ def create_run(
             "bench": bench,
             "operator_kind": operator_kind,
             "performed_by": performed_by,
+            "dut_snapshot": _asset_snapshot(dut) if dut is not None else None,
             "references": [
-                {"certificate_id": c.id, "asset_id": c.asset_id, "number": c.number, "role": r}
+                {
+                    "certificate_id": c.id,
+                    "asset_id": c.asset_id,
+                    "number": c.number,
+                    "due_on": c.due_on,
+                    "role": r,
+                    **(
+                        {"override_reason": overrides[r][0], "override_detail": overrides[r][1]}
+                        if r in overrides
+                        else {}
+                    ),
+                }
                 for c, r in references
             ],
             "host": run.host,
@@ -1029,3 +1137,522 @@ def get_run(s: Session, run_id: int) -> Run | None:
             selectinload(Run.results),
         )
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Locking for callers that check before they write
+
+
+def lock_records(s: Session) -> None:
+    """Take the records' write lock for the rest of the caller's transaction.
+
+    For a check-then-write outside this module (an approval checks the reviewer, then writes):
+    the check and the write then see no other bench in between. Every writing function here
+    takes it by itself too.
+    """
+    _lock_audit(s)
+
+
+# --------------------------------------------------------------------------------------------
+# People
+
+
+def _person_snapshot(p: Person) -> dict[str, Any]:
+    return {"name": p.name, "roles": list(p.roles), "active": p.active}
+
+
+def get_person(s: Session, name: str) -> Person | None:
+    return s.scalar(select(Person).where(Person.name == name))
+
+
+def list_people(s: Session, *, active_only: bool = False) -> list[Person]:
+    """The person register, by name."""
+    stmt = select(Person).order_by(Person.name)
+    if active_only:
+        stmt = stmt.where(Person.active.is_(True))
+    return list(s.scalars(stmt))
+
+
+def add_person(
+    s: Session,
+    name: str,
+    roles: Iterable[str],
+    *,
+    active: bool = True,
+    actor: str = SYSTEM_ACTOR,
+) -> Person:
+    """Register a person with roles from :data:`PERSON_ROLES`, or set an existing person's
+    roles and active flag (audited; nothing is recorded when nothing changes)."""
+    name = (name or "").strip()
+    if not name:
+        raise StoreError("a person needs a name")
+    wanted = sorted(set(roles))
+    unknown = [r for r in wanted if r not in PERSON_ROLES]
+    if unknown:
+        raise StoreError(
+            f"person {name}: unknown role(s) {', '.join(unknown)}; "
+            f"expected some of {', '.join(PERSON_ROLES)}"
+        )
+    if not wanted:
+        raise StoreError(f"person {name}: give at least one role ({', '.join(PERSON_ROLES)})")
+    _lock_audit(s)
+    person = get_person(s, name)
+    if person is None:
+        person = Person(name=name, roles=wanted, active=active)
+        s.add(person)
+        s.flush()
+        append_audit(s, actor, "person.create", "person", name, None, _person_snapshot(person))
+        return person
+    before = _person_snapshot(person)
+    person.roles = wanted
+    person.active = active
+    after = _person_snapshot(person)
+    if after != before:
+        s.flush()
+        append_audit(s, actor, "person.update", "person", name, before, after)
+    return person
+
+
+# --------------------------------------------------------------------------------------------
+# Register queries
+
+
+def list_assets(s: Session, kind: str | None = None) -> list[Asset]:
+    """The asset register by id, optionally one kind only."""
+    stmt = select(Asset).order_by(Asset.id)
+    if kind:
+        stmt = stmt.where(Asset.kind == kind)
+    return list(s.scalars(stmt))
+
+
+def list_certificates(s: Session, asset_id: str | None = None) -> list[ReferenceCertificate]:
+    """Reference certificates (with asset and weights), by asset then issue date."""
+    stmt = (
+        select(ReferenceCertificate)
+        .order_by(
+            ReferenceCertificate.asset_id,
+            ReferenceCertificate.issued_on,
+            ReferenceCertificate.id,
+        )
+        .options(
+            selectinload(ReferenceCertificate.asset), selectinload(ReferenceCertificate.weights)
+        )
+    )
+    if asset_id is not None:
+        stmt = stmt.where(ReferenceCertificate.asset_id == asset_id)
+    return list(s.scalars(stmt))
+
+
+def due_certificates(s: Session, within_days: int, on: dt.date) -> list[ReferenceCertificate]:
+    """The current certificate of each reference standard that is due within ``within_days``
+    of ``on`` or already past due, soonest first.
+
+    Only an asset's newest certificate (issued on or before ``on``) counts: an old certificate
+    replaced by a recalibration is not due any more.
+    """
+    if within_days < 0:
+        raise StoreError(f"due within {within_days} days: expected 0 or more days")
+    newest = (
+        select(
+            ReferenceCertificate.id,
+            func.row_number()
+            .over(
+                partition_by=ReferenceCertificate.asset_id,
+                order_by=(ReferenceCertificate.issued_on.desc(), ReferenceCertificate.id.desc()),
+            )
+            .label("rank"),
+        )
+        .where(ReferenceCertificate.issued_on <= on)
+        .subquery()
+    )
+    stmt = (
+        select(ReferenceCertificate)
+        .join(newest, newest.c.id == ReferenceCertificate.id)
+        .where(newest.c.rank == 1)
+        .where(ReferenceCertificate.due_on <= on + dt.timedelta(days=within_days))
+        .order_by(ReferenceCertificate.due_on, ReferenceCertificate.asset_id)
+        .options(selectinload(ReferenceCertificate.asset))
+    )
+    return list(s.scalars(stmt))
+
+
+def _day_start(d: dt.date | dt.datetime) -> dt.datetime:
+    if isinstance(d, dt.datetime):
+        if d.tzinfo is None:
+            raise StoreError(f"naive datetime {d.isoformat()}: give an aware time or a date")
+        return d
+    # A date is a local calendar day of the bench.
+    return dt.datetime.combine(d, dt.time()).astimezone()
+
+
+def find_runs(
+    s: Session,
+    *,
+    dut: str | None = None,
+    customer: str | None = None,
+    since: dt.date | dt.datetime | None = None,
+    until: dt.date | dt.datetime | None = None,
+    verdict: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[Run]:
+    """Runs, newest first, with procedure and DUT loaded, filtered by DUT asset id, customer
+    (case-insensitive part of the name), start time (``since``/``until`` inclusive; a date is
+    a whole local day) and verdict."""
+    stmt = select(Run).order_by(Run.id.desc()).limit(limit).offset(offset)
+    if dut:
+        stmt = stmt.where(Run.dut_asset_id == dut)
+    if customer:
+        stmt = stmt.join(Asset, Asset.id == Run.dut_asset_id).where(
+            func.lower(Asset.customer).contains(customer.lower(), autoescape=True)
+        )
+    if since is not None:
+        stmt = stmt.where(Run.started_at >= _day_start(since))
+    if until is not None:
+        end = (
+            until
+            if isinstance(until, dt.datetime)
+            else _day_start(until + dt.timedelta(days=1)) - dt.timedelta(microseconds=1)
+        )
+        if isinstance(until, dt.datetime) and until.tzinfo is None:
+            raise StoreError(f"naive datetime {until.isoformat()}: give an aware time or a date")
+        stmt = stmt.where(Run.started_at <= end)
+    if verdict:
+        stmt = stmt.where(Run.verdict == verdict)
+    stmt = stmt.options(selectinload(Run.procedure), selectinload(Run.dut))
+    return list(s.scalars(stmt))
+
+
+def trace_asset(
+    s: Session, asset_id: str, since: dt.date | dt.datetime | None = None
+) -> list[dict[str, Any]]:
+    """Every run that used a certificate of reference ``asset_id`` (started at or after
+    ``since``), oldest first: for when a standard is found out of tolerance."""
+    stmt = (
+        select(Run, RunReference, ReferenceCertificate)
+        .join(RunReference, RunReference.run_id == Run.id)
+        .join(ReferenceCertificate, ReferenceCertificate.id == RunReference.certificate_id)
+        .where(ReferenceCertificate.asset_id == asset_id)
+        .order_by(Run.id)
+        .options(selectinload(Run.procedure), selectinload(Run.dut))
+    )
+    if since is not None:
+        stmt = stmt.where(Run.started_at >= _day_start(since))
+    out: list[dict[str, Any]] = []
+    rows = s.execute(stmt).all()
+    replaced = replaced_by(s, [r.Run.id for r in rows])
+    for run, ref, cert in rows:
+        out.append(
+            {
+                "run_id": run.id,
+                "revision": run.revision,
+                "replaces_run_id": run.replaces_run_id,
+                "replaced_by_run_id": replaced.get(run.id),
+                "started_at": _iso(run.started_at),
+                "procedure": run.procedure.procedure_id,
+                "mode": run.mode,
+                "state": run.state,
+                "verdict": run.verdict,
+                "dut": run.dut_asset_id,
+                "dut_serial": run.dut.serial,
+                "customer": run.dut.customer,
+                "certificate_number": run.certificate_number,
+                "approved_at": _iso(run.approved_at) if run.approved_at else None,
+                "role": ref.role,
+                "reference_certificate": cert.number,
+                "reference_certificate_id": cert.id,
+                "reference_due_date": cert.due_on.isoformat(),
+                "override_reason": ref.override_reason,
+            }
+        )
+    return out
+
+
+def replaced_by(s: Session, run_ids: Sequence[int]) -> dict[int, int]:
+    """For each of these runs that a newer revision replaces: that revision's run id."""
+    if not run_ids:
+        return {}
+    rows = s.execute(
+        select(Run.replaces_run_id, Run.id).where(Run.replaces_run_id.in_(list(run_ids)))
+    ).all()
+    return {int(old): int(new) for old, new in rows if old is not None}
+
+
+# --------------------------------------------------------------------------------------------
+# Review, approval and certificate numbers
+
+
+def format_certificate_number(prefix: str, year: int, n: int) -> str:
+    return f"{prefix}-{year}-{n:05d}"
+
+
+def next_certificate_number(
+    s: Session, year: int, prefix: str = "BC", *, actor: str = SYSTEM_ACTOR
+) -> str:
+    """Take the next number of ``year`` (in the caller's transaction, under the records'
+    lock, so two benches never get the same one; a unique index on the runs backs that up).
+    Numbers are never reused: one taken in a transaction that is then rolled back is not
+    taken at all."""
+    _lock_audit(s)
+    seq = s.get(CertificateSequence, year, with_for_update=True)
+    before = None if seq is None else seq.last
+    if seq is None:
+        seq = CertificateSequence(year=year, last=1)
+        s.add(seq)
+    else:
+        seq.last += 1
+    s.flush()
+    number = format_certificate_number(prefix, year, seq.last)
+    append_audit(s, actor, "certificate_number.issue", "certificate_number", number,
+                 None if before is None else {"year": year, "last": before},
+                 {"year": year, "last": seq.last})
+    return number
+
+
+def record_review(s: Session, run_id: int, by: str, at: dt.datetime | None = None) -> Run:
+    """Record that ``by`` reviewed the completed run (once; whether ``by`` may is the caller's
+    policy, see benchctl.records.approval)."""
+    _lock_audit(s)
+    run = _run(s, run_id)
+    if run.state != "completed":
+        raise StoreError(f"run {run_id} is {run.state}; only a completed run can be reviewed")
+    if run.reviewed_by is not None:
+        raise StoreError(f"run {run_id} was already reviewed by {run.reviewed_by}")
+    at = at or utcnow()
+    run.reviewed_by, run.reviewed_at = by, at
+    s.flush()
+    append_audit(s, by, "run.review", "run", str(run_id),
+                 {"reviewed_by": None}, {"reviewed_by": by, "reviewed_at": at})
+    return run
+
+
+def record_approval(
+    s: Session,
+    run_id: int,
+    by: str,
+    *,
+    at: dt.datetime | None = None,
+    stamp_number: str | None = None,
+    valid_until: dt.date | None = None,
+    prefix: str = "BC",
+    year: int | None = None,
+) -> Run:
+    """Approve the reviewed run: issue its certificate number (from ``year``'s sequence, by
+    default the local year of ``at``), with the stamp and validity of a verification."""
+    _lock_audit(s)
+    run = _run(s, run_id)
+    if run.state != "completed":
+        raise StoreError(f"run {run_id} is {run.state}; only a completed run can be approved")
+    if run.reviewed_by is None:
+        raise StoreError(f"run {run_id} has not been reviewed; review comes before approval")
+    if run.approved_by is not None:
+        raise StoreError(
+            f"run {run_id} was already approved by {run.approved_by} "
+            f"(certificate {run.certificate_number})"
+        )
+    at = at or utcnow()
+    number = next_certificate_number(s, year or at.astimezone().year, prefix, actor=by)
+    run.approved_by, run.approved_at, run.certificate_number = by, at, number
+    run.stamp_number, run.valid_until = stamp_number, valid_until
+    s.flush()
+    append_audit(
+        s,
+        by,
+        "run.approve",
+        "run",
+        str(run_id),
+        {"approved_by": None, "certificate_number": None},
+        {
+            "approved_by": by,
+            "approved_at": at,
+            "certificate_number": number,
+            "stamp_number": stamp_number,
+            "valid_until": valid_until,
+        },
+    )
+    return run
+
+
+def _iso_or_none(v: dt.date | dt.datetime | None) -> str | None:
+    if v is None:
+        return None
+    return _iso(v) if isinstance(v, dt.datetime) else v.isoformat()
+
+
+def run_people(s: Session, run_id: int) -> dict[str, Any]:
+    """Who performed, reviewed and approved the run, and when; what the certificate is and
+    what it replaces. ``status`` is "draft" until approval ("reviewed" in between), and only
+    ``final`` (approved) runs may print a final certificate."""
+    run = _run(s, run_id)
+    replaced = s.get(Run, run.replaces_run_id) if run.replaces_run_id else None
+    newer = replaced_by(s, [run_id]).get(run_id)
+    status = "approved" if run.approved_at else ("reviewed" if run.reviewed_at else "draft")
+    amended = (
+        s.execute(
+            select(AuditEvent.actor, AuditEvent.at).where(
+                AuditEvent.entity == "run",
+                AuditEvent.entity_id == str(run_id),
+                AuditEvent.action == "run.amend",
+            )
+        ).first()
+        if run.replaces_run_id
+        else None
+    )
+    return {
+        "performed_by": run.performed_by,
+        "performed_at": _iso_or_none(run.started_at),
+        "completed_at": _iso_or_none(run.ended_at),
+        "reviewed_by": run.reviewed_by,
+        "reviewed_at": _iso_or_none(run.reviewed_at),
+        "approved_by": run.approved_by,
+        "approved_at": _iso_or_none(run.approved_at),
+        "certificate_number": run.certificate_number,
+        "stamp_number": run.stamp_number,
+        "valid_until": _iso_or_none(run.valid_until),
+        "revision": run.revision,
+        "replaces_run_id": run.replaces_run_id,
+        "replaces_certificate_number": replaced.certificate_number if replaced else None,
+        "replaced_by_run_id": newer,
+        "amend_reason": run.amend_reason,
+        "amended_by": amended.actor if amended else None,
+        "amended_at": _iso(amended.at) if amended else None,
+        "status": status,
+        "final": run.approved_at is not None,
+    }
+
+
+def run_overrides(s: Session, run_id: int) -> list[dict[str, Any]]:
+    """The references this run used although they were unfit, with the reason given."""
+    _run(s, run_id)
+    rows = s.execute(
+        select(RunReference, ReferenceCertificate)
+        .join(ReferenceCertificate, ReferenceCertificate.id == RunReference.certificate_id)
+        .where(RunReference.run_id == run_id, RunReference.override_reason.is_not(None))
+        .order_by(RunReference.role)
+    ).all()
+    return [
+        {
+            "role": ref.role,
+            "asset": cert.asset_id,
+            "certificate": cert.number,
+            "due_date": cert.due_on.isoformat(),
+            "reason": ref.override_reason,
+            "problem": ref.override_detail,
+        }
+        for ref, cert in rows
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# Revisions (amendments)
+
+
+def create_revision(
+    s: Session,
+    run_id: int,
+    *,
+    reason: str,
+    actor: str,
+    params: Mapping[str, Any],
+    points: Mapping[str, Mapping[str, Any]],
+    results: Sequence[Mapping[str, Any]],
+    verdict: str | None,
+    environment: Mapping[str, Any] | None = None,
+    changes: Mapping[str, Any] | None = None,
+) -> Run:
+    """A new, completed revision of a completed run that replaces it: the same procedure,
+    DUT, references (and their overrides), times, people and readings, with ``params``, the
+    points' data and the results as the amendment gives them. The old run is not touched.
+
+    ``points`` must have exactly the old run's keys (an amendment re-evaluates, it does not
+    measure). ``changes`` is what the amendment changed, for the audit trail.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise StoreError(f"run {run_id}: an amendment needs a reason")
+    _lock_audit(s)
+    old = get_run(s, run_id)
+    if old is None:
+        raise StoreError(f"run {run_id} does not exist")
+    if old.state != "completed":
+        raise StoreError(f"run {run_id} is {old.state}; only a completed run can be amended")
+    newer = replaced_by(s, [run_id]).get(run_id)
+    if newer is not None:
+        raise StoreError(f"run {run_id} is already replaced by run {newer}; amend run {newer}")
+    old_points = completed_points(s, run_id)
+    if set(points) != set(old_points):
+        extra = sorted(set(points) - set(old_points))
+        missing = sorted(set(old_points) - set(points))
+        raise StoreError(
+            f"run {run_id}: an amendment keeps the recorded points "
+            f"(new: {extra or 'none'}, missing: {missing or 'none'})"
+        )
+    now = utcnow()
+    run = Run(
+        procedure_version_id=old.procedure_version_id,
+        dut_asset_id=old.dut_asset_id,
+        mode=old.mode,
+        params=_to_json(dict(params), f"run {run_id} amended params"),
+        decision_rule=str(params.get("decision_rule", old.decision_rule or "simple")),
+        state="completed",
+        state_message=f"revision {old.revision + 1} of run {run_id}: {reason}",
+        bench=old.bench,
+        operator_kind=old.operator_kind,
+        performed_by=old.performed_by,
+        started_at=old.started_at,
+        ended_at=old.ended_at,
+        updated_at=now,
+        verdict=verdict,
+        environment=_to_json(dict(environment if environment is not None else old.environment),
+                             f"run {run_id} amended environment"),
+        host=_this_host(),
+        pid=os.getpid(),
+        revision=old.revision + 1,
+        replaces_run_id=old.id,
+        amend_reason=reason,
+    )
+    s.add(run)
+    try:
+        s.flush()
+    except IntegrityError as e:  # another bench amended it at the same moment
+        raise StoreError(f"run {run_id} was amended concurrently; amend the newest revision"
+                         ) from e
+    for ref in old.references:
+        s.add(RunReference(run_id=run.id, certificate_id=ref.certificate_id, role=ref.role,
+                           override_reason=ref.override_reason,
+                           override_detail=ref.override_detail))
+    readings = readings_of(s, run_id)
+    for key, p in old_points.items():
+        point = Point(run_id=run.id, key=key, seq=p.seq,
+                      data=_to_json(dict(points[key]), f"run {run_id} amended point {key}"),
+                      created_at=p.created_at)
+        s.add(point)
+        s.flush()
+        s.add_all(
+            Reading(run_id=run.id, point_id=point.id, point_key=key, instrument=r.instrument,
+                    role=r.role, value=r.value, unit=r.unit, stable=r.stable,
+                    taken_at=r.taken_at, raw=r.raw)
+            for r in readings if r.point_id == p.id
+        )
+    wanted: dict[str, Any] = {}
+    for res in results:
+        rkey = res.get("key")
+        if not rkey or rkey in wanted:
+            raise StoreError(f"run {run_id} amendment: result key {rkey!r} missing or repeated")
+        wanted[str(rkey)] = _to_json(dict(res), f"run {run_id} amended result {rkey}")
+    s.add_all(Result(run_id=run.id, key=k, revision=1, data=d, created_at=now)
+              for k, d in wanted.items())
+    s.flush()
+    append_audit(
+        s,
+        actor,
+        "run.amend",
+        "run",
+        str(run.id),
+        {"run_id": run_id, "revision": old.revision, "verdict": old.verdict,
+         "certificate_number": old.certificate_number},
+        {"run_id": run.id, "revision": run.revision, "replaces_run_id": run_id,
+         "reason": reason, "changes": dict(changes or {}), "verdict": verdict,
+         "results": wanted},
+    )
+    return run

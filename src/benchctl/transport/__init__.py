@@ -6,7 +6,7 @@ resource string:
 * pyserial device paths and URLs -> :class:`~benchctl.transport.serial.SerialTransport`
 * VISA resource strings -> :class:`~benchctl.transport.visa.VisaTransport` (pyvisa, ``@py``)
 * ``modbus-tcp://`` / ``modbus-rtu://`` -> not here: Modbus instruments are register based and
-  are opened by the Modbus transport.
+  are opened by :func:`benchctl.transport.modbus.open_modbus`.
 
 pyserial and pyvisa are imported inside the functions that need them, so importing
 ``benchctl.transport`` (and running ``benchctl --help``) stays fast.
@@ -81,8 +81,9 @@ def open_resource(
     if _MODBUS.match(resource):
         raise InstrumentError(
             resource,
-            "Modbus resources are register based and are opened by the Modbus transport, "
-            "not as a line transport; use a Modbus driver for this instrument",
+            "Modbus resources are register based and are opened by the Modbus transport "
+            "(benchctl.transport.modbus.open_modbus), not as a line transport; use a Modbus "
+            "driver for this instrument",
         )
     if is_visa_resource(resource):
         from benchctl.transport.visa import VisaTransport

@@ -91,6 +91,9 @@ class VisaTransport(Transport):
             error.transient = not isinstance(exc, ValueError)
             raise error from exc
         self._inst: MessageBasedResource = inst
+        # The resource's timeout as last set here: reading it back from pyvisa costs a
+        # backend attribute call on every line (benchmarks/driver_overhead.py).
+        self._timeout_ms = _ms(timeout)
         if self._is_socket:
             # pyvisa-py connects without blocking and reports success even when the port
             # refused the connection; ask the socket itself.
@@ -118,7 +121,7 @@ class VisaTransport(Transport):
         deadline = time.monotonic() + limit
         self._wait_readable(deadline)
         wanted = _ms(max(deadline - time.monotonic(), 0.001))
-        previous = self._inst.timeout
+        previous = self._timeout_ms
         try:
             if wanted != previous:
                 self._inst.timeout = wanted
