@@ -37,6 +37,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from .config import load_bench
     from .engine.operators import SimulatedOperator
     from .engine.runner import RunOptions, start_run
+    from .reports import write_report
     from .reports.certificate import write_html
     from .reports.document import run_document
     from .store import open_database
@@ -77,6 +78,10 @@ def run_demo(args: argparse.Namespace) -> int:
                     path = out / f"certificate-run{outcome.run_id}-{lang}.html"
                     write_html(doc, path, lang=lang)
                     written.append(path)
+                # The PDF in the bench's language: drafts until a signatory approves the run.
+                pdf = out / f"certificate-run{outcome.run_id}-vi.pdf"
+                write_report(db, outcome.run_id, "pdf", pdf, lang="vi", folder=out)
+                written.append(pdf)
                 if outcome.state != "completed":
                     print(f"run {outcome.run_id} {outcome.state}: {outcome.message}",
                           file=sys.stderr)
