@@ -330,14 +330,18 @@ class SimDispenser:
         return q
 
     def _advance(self) -> None:
-        """Integrate the flow up to the clock's now."""
+        """Integrate the flow up to the clock's now, in whole steps of a fixed grid from the
+        flow's start: a delivery then comes out the same however often, and at whatever
+        moments, it is looked at, so results do not depend on the simulation's speed."""
         now = self.clock.now()
         while self._t < now:
-            dt = min(STEP, now - self._t)
             if self.state != "FUELLING" or self.current is None:
                 self._t = now
                 self._flow_now = 0.0
                 return
+            if self._t + STEP > now + 1e-9:  # (sums of STEP are not exact in binary)
+                return  # the step in progress is taken once it has passed
+            dt = STEP
             d = self.current
             q = self._target_flow(self._t + dt / 2)
             self._flow_now = q

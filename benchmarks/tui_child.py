@@ -1,0 +1,241 @@
+"""The TUI figure's measured process: ``python -m benchmarks.tui_child OPTIONS``.
+
+Runs one Textual app headless (Textual's own headless driver: everything is laid out and
+composited, nothing is written to a terminal) and prints one JSON object:
+
+- ``cpu_percent``: CPU time of this whole process (the UI thread and the instruments' poller
+  threads) over a ``--seconds`` window, as a percentage of one core;
+- ``latencies_s``: for each key press, the time from the key event entering the app (as the
+  terminal driver hands it over) to the first screen update that shows its effect (a new
+  screen, or the other language).
+
+``--app benchctl`` is benchctl's TUI on the bench file given; ``--app bare`` is the baseline:
+a bare Textual app of the same shape (four screens, a table with a row per instrument, updated
+at the same rate
+with values made up in process, the same keys).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sys
+import time
+from typing import Any, ClassVar
+
+from textual import events
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+#: Keys pressed, in order: screen changes and the language switch, back to the start.
+KEYS = ("f4", "f2", "f5", "f2", "f3", "f2", "f8", "f8")
+
+
+class PaintLog:
+    """Mixed into an app: remembers when each screen update was handed to the driver."""
+
+    paints: list[tuple[float, int, str]]
+
+    def _record(self, screen: Any, renderable: Any) -> None:
+        if renderable is not None:
+            self.paints.append((time.perf_counter(), id(screen), str(getattr(self, "lang", ""))))
+
+
+def measured_benchctl(bench_path: str, db_url: str, rate: float) -> App[Any]:
+    from pathlib import Path
+
+    from benchctl.config import load_bench
+    from benchctl.store import open_database
+    from benchctl.tui import app as tui_app
+    from benchctl.tui.app import BenchApp
+
+    class Measured(BenchApp, PaintLog):
+        # Textual finds a relative CSS_PATH next to the module of the class using it.
+        CSS_PATH = str(Path(tui_app.__file__).parent / str(BenchApp.CSS_PATH))
+
+        def _display(self, screen: Screen[Any], renderable: Any) -> None:
+            super()._display(screen, renderable)
+            self._record(screen, renderable)
+
+    app = Measured(load_bench(bench_path), open_database(db_url), lang="en", rate_hz=rate)
+    app.paints = []
+    return app
+
+
+# -- the baseline ------------------------------------------------------------------------------
+
+class BareTable(Screen[None]):
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield DataTable(id="table")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for column in ("instrument", "role", "status", "value"):
+            table.add_column(column, key=column)
+        for i in range(self.app.rows):  # type: ignore[attr-defined]
+            table.add_row(f"inst{i:02d}", "balance", "connected", "0.0000 g", key=str(i))
+        self.set_interval(1 / self.app.rate, self.update_values)  # type: ignore[attr-defined]
+
+    def update_values(self) -> None:
+        table = self.query_one(DataTable)
+        for i in range(self.app.rows):  # type: ignore[attr-defined]
+            table.update_cell(str(i), "value", f"{random.uniform(0, 200):.4f} g")
+
+
+class BareOther(Screen[None]):
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(f"{self.__class__.__name__}: {self.app.lang}")  # type: ignore[attr-defined]
+        yield Footer()
+
+
+class BareRun(BareOther):
+    pass
+
+
+class BareHistory(BareOther):
+    pass
+
+
+class BareRegister(BareOther):
+    pass
+
+
+class BareApp(App[None], PaintLog):
+    MODES: ClassVar[dict[str, Any]] = {"bench": BareTable, "run": BareRun,
+                                       "history": BareHistory, "register": BareRegister}
+    DEFAULT_MODE = "bench"
+    BINDINGS: ClassVar[list[Any]] = [
+        Binding("f2", "switch_mode('bench')"), Binding("f3", "switch_mode('run')"),
+        Binding("f4", "switch_mode('history')"), Binding("f5", "switch_mode('register')"),
+        Binding("f8", "toggle_language")]
+    lang: reactive[str] = reactive("en")
+
+    def __init__(self, rate: float, rows: int = 16) -> None:
+        super().__init__()
+        self.rate = rate
+        self.rows = rows
+        self.paints = []
+
+    def action_toggle_language(self) -> None:
+        self.lang = "vi" if self.lang == "en" else "en"
+
+    def watch_lang(self, lang: str) -> None:
+        self.title = f"bare app ({lang})"
+
+    def _display(self, screen: Screen[Any], renderable: Any) -> None:
+        super()._display(screen, renderable)
+        self._record(screen, renderable)
+
+
+# -- measuring ------------------------------------------------------------------------------------
+
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds so far of this process's threads, by group: the UI (main) thread, the
+    live pollers with their instrument threads, and the rest (Linux /proc)."""
+    import os
+    import threading
+
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    main_id = threading.main_thread().native_id
+    ticks = os.sysconf("SC_CLK_TCK")
+    out = {"ui": 0.0, "instruments": 0.0, "other": 0.0}
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the thread ended meanwhile
+        cpu = (int(fields[11]) + int(fields[12])) / ticks
+        name = names.get(int(task), "")
+        group = ("ui" if int(task) == main_id else "instruments"
+                 if name.startswith(("live-", "instrument-")) else "other")
+        out[group] += cpu
+    return out
+
+async def key_latency(app: Any, key: str, timeout: float = 5.0) -> float:
+    """Seconds from the key event to the first screen update that shows its effect."""
+    screen, lang = id(app.screen), str(getattr(app, "lang", ""))
+    seen = len(app.paints)
+    event = events.Key(key, None)
+    event.set_sender(app)
+    t0 = time.perf_counter()
+    app._driver.send_message(event)  # what the terminal driver does with a key it read
+    while time.perf_counter() - t0 < timeout:
+        await asyncio.sleep(0.001)
+        for t, painted, painted_lang in app.paints[seen:]:
+            if painted != screen or painted_lang != lang:
+                return t - t0
+    raise TimeoutError(f"no screen update showed key {key} within {timeout} s")
+
+
+async def measure(app: Any, seconds: float, rounds: int, expect: int,
+                  keys: tuple[str, ...] = KEYS, settle: float = 1.0) -> dict[str, Any]:
+    async with app.run_test(headless=True, size=(180, 60)):
+        live = getattr(app, "live", None)
+        deadline = time.monotonic() + 60
+        if live is not None:  # every instrument connected and reading before the window
+            while time.monotonic() < deadline:
+                views = live.buffer.views()
+                if sum(1 for v in views if v.samples > 0) >= expect:
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                states = {v.name: (v.status.value, v.error) for v in live.buffer.views()}
+                raise RuntimeError(f"instruments not all reading after 60 s: {states}")
+        await asyncio.sleep(settle)
+        pushes0 = live.buffer.pushes if live is not None else 0
+        ticks0 = getattr(app, "ticks", 0)
+        c0, w0, threads0 = time.process_time(), time.monotonic(), thread_cpu()
+        await asyncio.sleep(seconds)
+        cpu, wall, threads1 = time.process_time() - c0, time.monotonic() - w0, thread_cpu()
+        pushes = (live.buffer.pushes - pushes0) if live is not None else None
+        ticks = getattr(app, "ticks", 0) - ticks0
+        latencies = []
+        for _ in range(rounds):
+            for key in keys:
+                latencies.append(await key_latency(app, key))
+                await asyncio.sleep(settle / 5)
+        tick_s = list(getattr(app, "tick_seconds", []))
+    return {"cpu_s": cpu, "wall_s": wall, "cpu_percent": 100 * cpu / wall,
+            "cpu_percent_by_thread": {k: 100 * (threads1[k] - threads0[k]) / wall
+                                      for k in threads0},
+            "samples_per_s": pushes / wall if pushes is not None else None,
+            "instruments": expect, "ticks_per_s": ticks / wall, "latencies_s": latencies,
+            "keys": list(keys) * rounds,
+            "tick_median_s": sorted(tick_s)[len(tick_s) // 2] if tick_s else None}
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--app", choices=("benchctl", "bare"), required=True)
+    p.add_argument("--bench")
+    p.add_argument("--db")
+    p.add_argument("--rate", type=float, default=10.0)
+    p.add_argument("--seconds", type=float, default=30.0)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--instruments", type=int, default=16)
+    p.add_argument("--keys", default=",".join(KEYS), help="keys to press, comma-separated")
+    p.add_argument("--settle", type=float, default=1.0,
+                   help="seconds to let the app settle before the window (a fifth between keys)")
+    args = p.parse_args(argv)
+    app: Any
+    if args.app == "benchctl":
+        app = measured_benchctl(args.bench, args.db, args.rate)
+    else:
+        app = BareApp(args.rate, args.instruments)
+    result = asyncio.run(measure(app, args.seconds, args.rounds, args.instruments,
+                                 tuple(args.keys.split(",")), args.settle))
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
