@@ -1,0 +1,1 @@
+"""Screens of the benchctl TUI (one module each)."""

@@ -1,0 +1,1 @@
+"""Widgets of the benchctl TUI (one module each)."""

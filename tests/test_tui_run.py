@@ -1,0 +1,249 @@
+"""Whole runs driven through the TUI: the simulated balance over real TCP, every question
+answered in the run's dialog, the table and the chart checked against the stored run."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.widgets import Button
+from tuihelp import TERMINAL, answer, drive_run, screen_text, start_from_setup, wait_for
+
+from benchctl import i18n
+from benchctl.config import load_bench
+from benchctl.reports.document import run_document
+from benchctl.store import open_database
+from benchctl.tui.app import BenchApp
+from benchctl.tui.widgets.error_chart import ErrorChart, chart_points
+from benchctl.tui.widgets.points_table import PointsTable
+from benchctl.tui.widgets.prompt_dialogs import PromptDialog
+
+
+def _app(bench_dir: Path, **kw: Any) -> BenchApp:
+    bench = load_bench(bench_dir / "bench.toml")
+    return BenchApp(bench, open_database(bench.database), speed=100.0, **kw)
+
+
+def test_whole_calibration_through_the_tui(bench_dir: Path, simulation: Any) -> None:
+    """A calibration with the procedure's default plan: every instruction is answered in
+    the dialog, the points table fills in with the preview while the run goes on, and at
+    the end shows exactly the stored results."""
+    app = _app(bench_dir, lang="en")
+    seen: dict[str, Any] = {}
+
+    async def scenario() -> None:
+        async with app.run_test(size=(160, 48)) as pilot:
+
+            async def watch(dialog: PromptDialog) -> bool:
+                if "first" not in seen:  # the very first question, as the technician reads it
+                    seen["first"] = (str(dialog.query_one("#prompt-title").render()),
+                                     str(dialog.query_one("#prompt-text").render()),
+                                     dialog.query_one("#prompt-no").display)
+                # Halfway (first decreasing load), while the run waits for the technician,
+                # the table shows errors, U, MPE and verdicts of the points taken: the live
+                # preview (computed off the UI, so it may take a moment to arrive).
+                if dialog.request.key.startswith("weighing.down") and "mid" not in seen:
+                    await wait_for(pilot, lambda: "weighing.up.6200g" in app.run_model.results,
+                                   "the preview of the increasing loads")
+                    await pilot.pause(0.2)
+                    seen["mid"] = {k: dict(v) for k, v in app.run_model.results.items()}
+                    seen["mid_verdict"] = app.run_model.verdict
+                    seen["mid_final"] = app.run_model.final
+                    seen["mid_text"] = screen_text(app)
+                return False
+
+            await start_from_setup(pilot, app, mode="calibrate")
+            seen["answered"] = await drive_run(pilot, app, simulation.world, on_prompt=watch)
+            await wait_for(pilot, lambda: "verdict:" in screen_text(app), "the final verdict")
+            seen["table"] = app.screen.query_one(PointsTable)
+            seen["rows"] = {str(k.value): [str(c) for c in seen["table"].get_row(k)]
+                            for k in seen["table"].rows}
+            seen["chart"] = list(app.screen.query_one(ErrorChart).rows)
+            seen["text"] = screen_text(app)
+
+    asyncio.run(scenario())
+    model = app.run_model
+    assert model.state == "completed", model.message
+    doc = run_document(app.db, model.run_id)  # type: ignore[arg-type]
+    assert doc["state"] == "completed"
+    measured = [k for k in model.points if not k.startswith("ambient.")]
+    assert seen["answered"] >= len(measured) > 25  # one instruction per load at least
+
+    title, text, no_button = seen["first"]
+    assert title.startswith("Instruction") and "zero.start" in title
+    assert text == "Remove all weights from the pan." and no_button is False
+
+    # Live preview halfway: eccentricity and the increasing loads already evaluated.
+    mid = seen["mid"]
+    assert "eccentricity.back_right" in mid and "weighing.up.6200g" in mid
+    assert mid["weighing.up.6200g"]["mpe"] == 0.15 and mid["weighing.up.6200g"]["U"] > 0
+    assert mid["eccentricity.back_right"]["verdict"] == "fail"  # −0.3 g injected > 0.1 g
+    assert seen["mid_verdict"] == "fail" and seen["mid_final"] is False
+    assert "verdict so far: FAIL" in seen["mid_text"]
+
+    # At the end the table is the stored run, to the digit, in the UI's number format.
+    rows = seen["rows"]
+    for p in doc["points"]:
+        cells = rows[p["key"]]
+        if p["error"] is not None:
+            assert cells[4] == i18n.format_number(p["error"], "en", digits=4), p
+        if p["U"] is not None:
+            assert cells[5] == i18n.format_number(p["U"], "en", digits=2), p
+        assert cells[6] == "±" + i18n.format_number(p["mpe"], "en", digits=4), p
+        assert cells[7] == i18n.t(f"verdict.{p['verdict']}", "en"), p
+    assert f"verdict: {i18n.t('verdict.' + doc['verdict'], 'en')}" in seen["text"], seen["text"]
+    on_curve = chart_points(seen["chart"])
+    assert {p["key"] for p in on_curve} == {p["key"] for p in doc["points"]
+                                             if p["test"] == "weighing"}
+
+
+def test_pause_resume_abort_then_resume_from_history(bench_dir: Path, simulation: Any) -> None:
+    app = _app(bench_dir, lang="vi")
+    states: list[str] = []
+
+    async def scenario() -> None:
+        async with app.run_test(size=(140, 40)) as pilot:
+            await start_from_setup(pilot, app, params="loads=5,6200 rep_n=2 down=false")
+            # Take a few points, then pause between points.
+            await drive_run(pilot, app, simulation.world,
+                            until=lambda: len(app.run_model.points) >= 3)
+            run_screen = app.get_screen_stack("run")[0]
+            run_screen.action_pause()  # the P key of the run screen
+            await drive_run(pilot, app, simulation.world,
+                            until=lambda: app.run_model.state == "paused")
+            with app.db.session() as s:
+                from benchctl.store import repository as repo
+
+                states.append(repo.get_run(s, app.run_model.run_id).state)
+            assert "tạm dừng" in screen_text(app)
+            taken = len(app.run_model.points)
+            await pilot.pause(0.3)
+            assert len(app.run_model.points) == taken  # nothing measured while paused
+            run_screen.action_resume()
+            await drive_run(pilot, app, simulation.world,
+                            until=lambda: len(app.run_model.points) >= taken + 2)
+            # Abort: asked first, then confirmed.
+            app.ask_abort()
+            await wait_for(pilot, lambda: app.screen.query("#question-yes"), "the question")
+            app.screen.query_one("#question-yes", Button).press()
+            await drive_run(pilot, app, simulation.world)
+            states.append(app.run_model.state)
+            run_id = app.run_model.run_id
+            # History: the aborted run is there; resume it from its detail.
+            app.switch_mode("history")
+            history = app.screen
+            await wait_for(pilot, lambda: bool(history.runs), "the runs list")
+            history.open_run(run_id)
+            await wait_for(pilot, lambda: history.document is not None, "the run detail")
+            assert history.document["state"] == "aborted"
+            history.action_resume_run()
+            await wait_for(pilot, lambda: app.run_model.state not in ("setup", "aborted"),
+                           "the resumed run")
+            await drive_run(pilot, app, simulation.world)
+            states.append(app.run_model.state)
+            assert app.run_model.run_id == run_id
+            assert app.run_model.resumed_points >= taken + 2
+
+    asyncio.run(scenario())
+    assert states == ["paused", "aborted", "completed"]
+    doc = run_document(app.db, app.run_model.run_id)  # type: ignore[arg-type]
+    assert doc["state"] == "completed" and doc["verdict"] in ("pass", "fail")
+
+
+def test_run_refused_for_an_impossible_dut_says_why(bench_dir: Path, simulation: Any) -> None:
+    """A DUT file that breaks the R76 rules never starts a run: the reason is on screen."""
+    (bench_dir / "dut.toml").write_text(
+        (bench_dir / "dut.toml").read_text(encoding="utf-8").replace("d = 0.1", "d = 0.3"),
+        encoding="utf-8")
+    app = _app(bench_dir, lang="en")
+
+    async def scenario() -> None:
+        async with app.run_test(size=(140, 40)) as pilot:
+            app.switch_mode("run")
+            await wait_for(pilot, lambda: getattr(app.screen, "setup", None) is not None,
+                           "setup")
+            screen = app.screen
+            # The broken file is not offered as a DUT; give it by path as the CLI does.
+            from benchctl.tui.runctl import RunJob
+
+            app.start_run(RunJob("nawi_balance", str(bench_dir / "dut.toml")))
+            await wait_for(pilot, lambda: app.run_model.state in TERMINAL, "the refusal")
+            assert screen is app.screen
+
+    asyncio.run(scenario())
+    assert app.run_model.state == "refused"
+    assert "0.3" in (app.run_model.message or "")
+
+
+def test_a_second_prompt_waits_for_the_first(bench_dir: Path, simulation: Any,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two questions at once (two manual instruments read together) come one after the
+    other in the same dialog, each answered for itself; a press that comes too soon after a
+    question appears (a double Enter) is not taken as its answer."""
+    from benchctl.operator import OperatorRequest
+
+    monkeypatch.setattr(PromptDialog, "DEBOUNCE_S", 0.3)
+    app = _app(bench_dir, lang="en", poll=False)
+    answers: list[Any] = []
+
+    async def scenario() -> None:
+        async with app.run_test(size=(120, 36)) as pilot:
+            loop = asyncio.get_running_loop()
+            asks = [loop.create_task(app.operator.ask(OperatorRequest(
+                kind="confirm", key=f"k{i}", text=f"question {i}"))) for i in (1, 2)]
+            await wait_for(pilot, lambda: app.prompt_dialog is not None
+                           and app.prompt_dialog.ready, "first question")
+            first = app.prompt_dialog
+            assert first is not None and first.request.key == "k1"
+            first.query_one("#prompt-ok", Button).press()  # at once: too soon
+            await asyncio.sleep(0.05)
+            assert first.prompt is not None and not first.prompt.answered
+            await wait_for(pilot, first.accepting, "the question to be readable")
+            await answer(pilot, first, "#prompt-no")
+            await wait_for(pilot, lambda: app.prompt_dialog is not None
+                           and app.prompt_dialog.ready
+                           and app.prompt_dialog.request.key == "k2", "second question")
+            await wait_for(pilot, app.prompt_dialog.accepting, "the second to be readable")
+            await answer(pilot, app.prompt_dialog)  # type: ignore[arg-type]
+            answers.extend(await asyncio.gather(*asks))
+
+    asyncio.run(scenario())
+    assert [a.ok for a in answers] == [False, True]
+
+
+def test_reference_past_due_refused_then_used_with_a_recorded_reason(
+        bench_dir: Path, simulation: Any) -> None:
+    """The weights' certificate is due 2027-12-01; on 2028-01-05 the setup shows it past due
+    and the run is refused; with a reason (and who performs it) the run goes, and both are
+    in the record."""
+    app = _app(bench_dir, lang="en", today=lambda: dt.date(2028, 1, 5))
+    seen: dict[str, Any] = {}
+
+    async def scenario() -> None:
+        async with app.run_test(size=(140, 40)) as pilot:
+            app.switch_mode("run")
+            await wait_for(pilot, lambda: getattr(app.screen, "setup", None) is not None,
+                           "setup")
+            await wait_for(pilot, lambda: "PAST DUE" in screen_text(app), "the due date")
+            seen["setup"] = screen_text(app)
+            params = "loads=5 rep_n=2 down=false"
+            await start_from_setup(pilot, app, params=params)
+            await wait_for(pilot, lambda: app.run_model.state in TERMINAL, "the refusal")
+            seen["refused"] = (app.run_model.state, app.run_model.message)
+            app.get_screen_stack("run")[0].action_new_run()
+            await start_from_setup(pilot, app, params=params, fields={
+                "#override": "recalibration booked for 2028-01-20; weights checked today",
+                "#performed-by": "Nguyễn Văn An"})
+            await drive_run(pilot, app, simulation.world)
+
+    asyncio.run(scenario())
+    assert "KLC-2025-0412" in seen["setup"] and "2027-12-01 PAST DUE" in seen["setup"]
+    state, message = seen["refused"]
+    assert state == "refused" and "2027-12-01" in (message or "")
+    assert app.run_model.state == "completed", app.run_model.message
+    doc = run_document(app.db, app.run_model.run_id)  # type: ignore[arg-type]
+    assert doc["references"][0]["override_reason"].startswith("recalibration booked")
+    assert doc["performed_by"] == "Nguyễn Văn An"
