@@ -495,3 +495,10 @@ def format_table(doc: dict[str, Any]) -> str:
                      f"({'decision rule ' + str(doc.get('decision_rule')) if calib else 'MPE'}"
                      f", profile {doc.get('params', {}).get('profile', 'en837')})")
     return "\n".join(lines)
+
+
+def reference_range(dut: DutSpec, params: dict[str, Any]) -> dict[str, tuple[float, float, str]]:
+    """The controller generates every pressure of the gauge's range: its certificate must
+    cover that range (checked before the run, in the gauge's unit converted through pint)."""
+    spec = PressureGaugeSpec.from_dut(dut)
+    return {"controller": (spec.range_low, spec.range_high, spec.unit)}
