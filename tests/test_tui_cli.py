@@ -120,7 +120,7 @@ class Terminal:
             assert self.proc.poll() is None, f"exited {self.proc.returncode}:\n{self.text}"
             if keys:
                 self.send(keys)
-            self.read(0.2)
+            self.read(0.1 if keys else 0.2)
 
     def send(self, data: bytes) -> None:
         os.write(self.master, data)

@@ -70,6 +70,10 @@ def act_on_world(world: Any, action: dict[str, Any]) -> None:
 #: The robot technician of these tests reads fast: no guard against double presses (the
 #: guard has its own test).
 PromptDialog.DEBOUNCE_S = 0.0
+#: Screens are built on first visit in these tests (each test visits one or two; building
+#: all four at start-up is for the technician's first key presses, and `benchctl tui` in
+#: test_tui_cli runs with it).
+BenchApp.PREPARE_SCREENS = False
 
 
 async def answer(pilot: Pilot[Any], dialog: PromptDialog, button: str = "#prompt-ok") -> None:

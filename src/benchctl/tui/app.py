@@ -8,6 +8,7 @@ their own threads and never wait for the UI, the UI never waits for them.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import getpass
 import time
@@ -38,7 +39,7 @@ from .screens.run import RunScreen
 from .widgets.prompt_dialogs import ConfirmQuestion, PromptDialog
 
 #: Redraws per second: enough to look live, few enough to stay calm over SSH.
-TICK_HZ = 8.0
+TICK_HZ = 5.0
 
 
 class PromptArrived(Message):
@@ -68,6 +69,8 @@ class BenchApp(App[int]):
     ]
 
     lang: reactive[str] = reactive("vi", init=False)
+    #: Build every screen at start-up (see prepare_screens); tests of one screen may skip it.
+    PREPARE_SCREENS = True
 
     def __init__(self, bench: BenchConfig | None, db: Any, *, lang: str | None = None,
                  speed: float | None = None, poll: bool = True, rate_hz: float = 5.0,
@@ -111,9 +114,38 @@ class BenchApp(App[int]):
         if self.live is not None and self.poll:
             self.live.start()
         self.set_interval(1.0 / TICK_HZ, self.tick)
-        if self.initial_job is not None:
+        if self.PREPARE_SCREENS:
+            self.call_after_refresh(self.prepare_screens)
+        elif self.initial_job is not None:
             job, self.initial_job = self.initial_job, None
             self.call_after_refresh(self.start_run, job)
+
+    async def prepare_screens(self) -> None:
+        """Build every screen once the first one is on screen, without painting them.
+
+        A screen composed on its first visit (and the styles re-applied with it) costs the
+        technician a few hundred milliseconds on the first press of each F-key; built here,
+        behind the bench screen, F2-F5 only switch. Then the run asked for on the command
+        line, if any, starts.
+        """
+        home = self.current_mode
+        others = [m for m in self.MODES if m != home]
+        with self.batch_update():  # compose them (nothing is painted meanwhile)
+            for mode in others:
+                self.switch_mode(mode)
+            self.switch_mode(home)
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline and not all(
+                stack and stack[0].is_mounted
+                for stack in (self.get_screen_stack(m) for m in others)):
+            await asyncio.sleep(0.05)
+        with self.batch_update():  # and style them once, now that they are mounted
+            for mode in others:
+                self.switch_mode(mode)
+            self.switch_mode(home)
+        if self.initial_job is not None:
+            job, self.initial_job = self.initial_job, None
+            self.start_run(job)
 
     def on_unmount(self) -> None:
         self.operator.cancel_all(b"the tui closed")

@@ -308,5 +308,10 @@ class HistoryScreen(BaseScreen):
         self.bench_app.start_run(RunJob(str(doc["procedure"]), str(doc["dut"]["asset"]),
                                         str(doc["mode"]), resume_id=int(doc["run_id"])))
 
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        if self.ready:  # runs taken since the last visit
+            self.action_search()
+
     def refresh_view(self) -> None:
         super().refresh_view()

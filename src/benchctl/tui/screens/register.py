@@ -205,6 +205,11 @@ class RegisterScreen(BaseScreen):
                     col.label = Text(self.t(message_id))
         self.fill()
 
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        if self.ready:  # assets and certificates a run imported since the last visit
+            self.action_reload()
+
     def action_reload(self) -> None:
         db, today = self.bench_app.db, self.bench_app.today()
         self.background(lambda: load_register(db, today), self._loaded)

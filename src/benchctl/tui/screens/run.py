@@ -245,6 +245,11 @@ class RunScreen(BaseScreen):
         self.load_setup()
         self._shown_version = -1
 
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        if self.ready and self.bench_app.run_model.state == "setup" and self.setup is not None:
+            self.load_setup()  # DUTs and references registered since (choices are kept)
+
     def load_setup(self) -> None:
         self.background(lambda: load_setup(self.bench_app), self._setup_loaded_cb)
 
@@ -289,8 +294,9 @@ class RunScreen(BaseScreen):
             dut.value = values[0]
         mode = self.query_one("#mode", Select)
         modes = p.modes if p else ("verify", "calibrate")
+        chosen = mode.value
         mode.set_options([(self.t(f"tui.mode.{m}"), m) for m in modes])
-        mode.value = modes[0]
+        mode.value = chosen if chosen in modes else modes[0]
         if p and p.parameters:
             self.query_one("#params", Input).placeholder = " ".join(
                 f"{k}=…" for k in list(p.parameters)[:4])

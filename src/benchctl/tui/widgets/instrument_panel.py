@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from rich.text import Text
+from textual.strip import Strip
 from textual.widget import Widget
 
 from ... import i18n
@@ -61,16 +62,19 @@ class InstrumentPanel(Widget):
         self.instrument = name
         self.view: InstrumentView | None = None
         self._spark: list[Text] = []
+        self._spark_drawn = False
         self._shown: tuple[Any, ...] | None = None
+        self._strips: list[Strip] | None = None
+        self._strips_key: tuple[Any, ...] | None = None
 
     def show(self, view: InstrumentView, now: float, *, spark: bool = True) -> None:
         """New data; ``spark`` also recomputes the sparkline (it moves at its own pace)."""
         self.view = view
-        if spark or not self._spark:
-            if view.history or view.status == Status.CONNECTED:
-                self._spark = sparkline_text(view.history, now, SPARK_WIDTH)
-            else:
-                self._spark = [Text(" " * SPARK_WIDTH) for _ in range(2)]
+        if spark or (view.history and not self._spark_drawn):
+            self._spark = sparkline_text(view.history, now, SPARK_WIDTH)
+            self._spark_drawn = bool(view.history)
+        elif not self._spark:
+            self._spark = [Text(" " * SPARK_WIDTH) for _ in range(2)]
         key = (self._left_key(), tuple(t.plain for t in self._spark), self.size.width)
         if key != self._shown:
             self._shown = key
@@ -94,17 +98,37 @@ class InstrumentPanel(Widget):
         return self
 
     def render(self) -> Text:
+        return Text("\n").join(self.lines_text(self.size.width))
+
+    def lines_text(self, width: int) -> list[Text]:
         left = self.left_lines()
-        width = max(0, self.size.width - SPARK_WIDTH - 1)
+        room = max(0, width - SPARK_WIDTH - 1)
         out = []
         for i, text in enumerate(left):
             text = text.copy()
-            text.truncate(width, overflow="ellipsis", pad=True)
+            text.truncate(room, overflow="ellipsis", pad=True)
             text.append(" ")
             if i < len(self._spark):
                 text.append_text(self._spark[i])
             out.append(text)
-        return Text("\n").join(out)
+        return out
+
+    # Line API: the two lines are rendered to strips once per change and cached; Textual's
+    # generic path (content -> visual -> strips, on every repaint) cost several times more at
+    # sixteen instruments redrawn a few times a second.
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        base = self.rich_style
+        key = (self._shown, width, base)
+        if self._strips is None or self._strips_key != key:
+            console = self.app.console
+            self._strips = [Strip(list(text.render(console))).apply_style(base)
+                            .adjust_cell_length(width, base)
+                            for text in self.lines_text(width)]
+            self._strips_key = key
+        if 0 <= y < len(self._strips):
+            return self._strips[y]
+        return Strip.blank(width, base)
 
     def left_lines(self) -> list[Text]:
         v = self.view

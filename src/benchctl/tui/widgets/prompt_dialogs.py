@@ -166,6 +166,10 @@ class PromptDialog(ModalScreen[None]):
         if self.prompt is not None:
             self.show_prompt(self.prompt)
 
+    def on_screen_resume(self) -> None:
+        # The question is readable from when it is on screen, not from when it was asked.
+        self.shown_at = time.monotonic()
+
     @property
     def ready(self) -> bool:
         """Composed and showing its question (what a test waits for before answering)."""

@@ -1,7 +1,7 @@
 """The last minute of one instrument as a sparkline: one time bucket per character cell.
 
 Drawn as text (block characters, two rows: sixteen levels) inside the instrument's panel:
-sixteen instruments redrawn eight times a second cost one text render each, instead of a
+sixteen instruments redrawn five times a second cost one text render each, instead of a
 Sparkline widget each with its reactive data and its own repaint.
 """
 
@@ -40,7 +40,7 @@ def sparkline_rows(values: Sequence[float], width: int, height: int = 2) -> list
 
 
 def sparkline_text(history: Sequence[tuple[float, float]], now: float, width: int,
-                   *, window: float = WINDOW_S, height: int = 2, style: str = "blue"
+                   *, window: float = WINDOW_S, height: int = 2, style: str = "dodger_blue1"
                    ) -> list[Text]:
     """The sparkline of ``history`` over the last ``window`` seconds, as styled rows."""
     rows = sparkline_rows(buckets(history, now, window, width), width, height)
