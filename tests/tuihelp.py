@@ -119,6 +119,13 @@ async def drive_run(pilot: Pilot[Any], app: BenchApp, world: Any, *,
             raise AssertionError(describe(app, "the run to go on"))
         dialog = await current_prompt(pilot, app)
         if dialog is not None and not dialog.prompt.answered:  # type: ignore[union-attr]
+            # The question is posted at once, the points before it only reach the run model
+            # at the app's next tick: apply them now, so that ``until`` sees every point
+            # taken before this question, however loaded the machine (else the run goes on
+            # past the point the test wanted to stop at).
+            app.tick()
+            if done():
+                break
             if on_prompt is not None and await on_prompt(dialog):
                 answered += 1
                 continue
