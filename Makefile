@@ -39,8 +39,12 @@ bench: $(STAMP)
 	  || echo "QCoDeS could not be installed: the store figure will say why it has no baseline"
 	$(BIN)/python -m benchmarks
 
+# The long fault and crash tests (BENCHCTL_SLOW=1: every fault x instrument, the 52 seeded
+# SIGKILLs, crash boundaries, ambient runs) and the reliability table they observe. CI runs
+# this after `make test`, writing the table outside the tree (RELIABILITY_OUT).
+RELIABILITY_OUT ?= docs/reliability.md
 reliability: $(STAMP)
-	$(BIN)/python tools/reliability_table.py
+	$(BIN)/python tools/reliability_table.py --out $(RELIABILITY_OUT)
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache .mypy_cache .ruff_cache
