@@ -44,6 +44,11 @@ BENCHMARKS: dict[str, str] = {
 }
 
 DEFAULT_OUT = ROOT / "docs" / "benchmarks.md"
+README = ROOT / "README.md"
+#: The README shows the last full run's table between these two lines, rewritten by a full
+#: ``make bench`` so that it can never drift from docs/benchmarks.md.
+README_START = "<!-- benchmarks table: written by make bench -->"
+README_END = "<!-- end of the benchmarks table -->"
 
 PACKAGES = ("benchctl", "pyserial", "PyVISA", "PyVISA-py", "pymodbus", "SQLAlchemy", "textual",
             "psycopg", "alembic", "fpdf2", "numpy")
@@ -162,6 +167,19 @@ def figures_table(figures: list[Figure]) -> str:
     return "\n".join(lines)
 
 
+def readme_with_table(readme: str, figures: list[Figure], info: dict[str, Any]) -> str:
+    """The README with its benchmarks block replaced by this run's table; unchanged when the
+    README has no such block (a fork that removed it keeps its own text)."""
+    start, end = readme.find(README_START), readme.find(README_END)
+    if start < 0 or end < start:
+        return readme
+    m = info["machine"]
+    block = (f"{README_START}\n\nThe last run ({info['date']}, {m['cores']} cores, load average "
+             f"{sig(info.get('load_start'))} at the start; ratios are what to read):\n\n"
+             f"{figures_table(figures)}\n\n")
+    return readme[:start] + block + readme[end:]
+
+
 def markdown(figures: list[Figure], info: dict[str, Any]) -> str:
     m = info["machine"]
     load0, load1 = info.get("load_start"), info.get("load_end")
@@ -234,8 +252,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--only", action="append", default=[], metavar="NAME",
                    help=f"run only this benchmark ({', '.join(BENCHMARKS)}); repeatable")
     p.add_argument("--out", default=None, metavar="FILE",
-                   help=f"Markdown file to write (default {DEFAULT_OUT.relative_to(ROOT)}; "
-                   "with --quick nothing is written unless --out is given)")
+                   help=f"Markdown file to write (default {DEFAULT_OUT.relative_to(ROOT)} and "
+                   "the README's table, for a full run; with --quick or --only nothing is "
+                   "written unless --out is given)")
     p.add_argument("--json", default=None, metavar="FILE", help="also write the figures as JSON")
     p.add_argument("--postgres", default=DEFAULT_PG_URL, metavar="URL",
                    help="PostgreSQL server for the store and history figures "
@@ -277,11 +296,18 @@ def main(argv: list[str] | None = None) -> int:
         }
     text = markdown(figures, info)
     print(figures_table(figures))
-    out = args.out or (None if args.quick else str(DEFAULT_OUT))
+    full = not args.quick and not args.only
+    out = args.out or (str(DEFAULT_OUT) if full else None)
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(text, encoding="utf-8")
         print(f"written: {out}", file=sys.stderr)
+    if full and args.out is None and README.exists():
+        readme = README.read_text(encoding="utf-8")
+        updated = readme_with_table(readme, figures, info)
+        if updated != readme:
+            README.write_text(updated, encoding="utf-8")
+            print(f"written: {README.name} (its benchmarks table)", file=sys.stderr)
     if args.json:
         Path(args.json).write_text(json.dumps(
             {"info": info, "figures": [f.as_dict() for f in figures], "errors": errors},

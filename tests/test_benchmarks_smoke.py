@@ -103,3 +103,23 @@ def test_table_escapes_pipes_and_says_why_a_figure_is_missing() -> None:
     ])
     assert "store \\| a" in table and "**met**" in table
     assert "not measured: no server at 127.0.0.1" in table
+
+
+def test_the_readme_shows_the_table_a_full_run_writes() -> None:
+    """A full ``make bench`` rewrites the README's table between its two marker lines, and
+    only there; the README in the tree carries that block."""
+    from benchmarks.common import Figure
+    from benchmarks.runner import README, README_END, README_START, readme_with_table
+
+    readme = README.read_text(encoding="utf-8")
+    assert readme.count(README_START) == 1 and readme.count(README_END) == 1
+    figure = Figure(6, "start-up, benchctl --help", 0.1, "s", baseline=0.02,
+                    baseline_label="python -c pass", ratio=5.0, target="≤ 0.3 s", met=True)
+    info = {"date": "2026-12-05 07:00 UTC", "machine": {"cores": 2}, "load_start": 0.5}
+    updated = readme_with_table(readme, [figure], info)
+    before, after = readme.split(README_START)[0], readme.split(README_END)[1]
+    assert updated.startswith(before) and updated.endswith(README_END + after)
+    block = updated[len(before):len(updated) - len(README_END + after)]
+    assert "2026-12-05 07:00 UTC" in block and "| 6 | start-up, benchctl --help |" in block
+    assert block.count("\n| ") == 2  # the header and the one figure
+    assert readme_with_table("no block here", [figure], info) == "no block here"
