@@ -959,6 +959,8 @@ class PointWrite:
     data: Any
     #: Column values of each reading, without ``id`` and ``point_id`` (known once written).
     readings: tuple[dict[str, Any], ...]
+    #: What the point's audit event says of each reading.
+    summary: tuple[dict[str, Any], ...]
 
 
 def prepare_point(
@@ -973,7 +975,7 @@ def prepare_point(
     if not key:
         raise StoreError(f"run {run_id}: a point needs a key")
     roles = roles or {}
-    rows = []
+    rows: list[dict[str, Any]] = []
     for r in readings:
         if r.timestamp.tzinfo is None or r.timestamp.utcoffset() is None:
             raise StoreError(
@@ -998,8 +1000,17 @@ def prepare_point(
             "taken_at": r.timestamp,
             "raw": bytes(r.raw),
         })
+    summary = tuple({
+        "instrument": row["instrument"],
+        "role": row["role"],
+        "value": row["value"],
+        "unit": row["unit"],
+        "stable": row["stable"],
+        "taken_at": _iso(row["taken_at"]),
+        "raw_sha256": hashlib.sha256(row["raw"]).hexdigest(),
+    } for row in rows)
     return PointWrite(run_id, key, _to_json(dict(data), f"run {run_id} point {key} data"),
-                      tuple(rows))
+                      tuple(rows), summary)
 
 
 def record_point(
@@ -1112,26 +1123,16 @@ def record_points(
         digests: dict[str, str | None] = dict(extra_rows or {}) if i == 0 else {}
         digests[integrity.row_key("points", (point_id,))] = integrity.row_digest(
             {**prow, "id": point_id})
-        summary = []
         for _ in p.readings:
             rrow, reading_id = next(rows_left)
             digests[integrity.row_key("readings", (reading_id,))] = integrity.row_digest(
                 {**rrow, "id": reading_id})
-            summary.append({
-                "instrument": rrow["instrument"],
-                "role": rrow["role"],
-                "value": rrow["value"],
-                "unit": rrow["unit"],
-                "stable": rrow["stable"],
-                "taken_at": _iso(rrow["taken_at"]),
-                "raw_sha256": hashlib.sha256(rrow["raw"]).hexdigest(),
-            })
         if last_of_run[p.run_id] == i:
             key = integrity.row_key("runs", (p.run_id,))
             digests[key] = run_digests[key]
         after = integrity.with_rows(
             {"run_id": p.run_id, "key": p.key, "seq": prow["seq"], "data": p.data,
-             "readings": summary},
+             "readings": list(p.summary)},
             digests)
         actor = runs[p.run_id].performed_by or SYSTEM_ACTOR
         entity_id = f"{p.run_id}:{p.key}"
