@@ -903,16 +903,26 @@ def test_points_of_several_runs_in_one_transaction_verify(db: Database) -> None:
                            [reading(499.99, raw=bytes(range(256)))], {"balance": "dut"}),
         repo.prepare_point(run_a, "weighing.up.2000g", {"nominal": 2000.0}, []),
         repo.prepare_point(run_b, "note", {"text": "Đường"}, [reading(-0.0), reading(1e-300)]),
+        # Values a back end might hand back otherwise than they were written.
+        repo.prepare_point(run_a, "edge", {"big": 10**30, "tiny": 5e-324, "neg": -0.0, "": []},
+                           [Reading(1.7976931348623157e308, "", False,
+                                    dt.datetime(2025, 11, 3, 23, 59, 59, 999999,
+                                                tzinfo=dt.timezone(dt.timedelta(hours=5,
+                                                                                minutes=45))),
+                                    b"\r\n", "cân Đức"),
+                            Reading(5e-324, "kPa", True, dt.datetime(2024, 2, 29, tzinfo=dt.UTC),
+                                    b"", "x" * 100)],
+                           {"cân Đức": "dut"}),
     ]
     with db.transaction() as conn:
         ids = repo.record_points(conn, items)
-    assert len(set(ids)) == 4
+    assert len(set(ids)) == 5
     assert _verify(db) == (True, None)
     with db.session() as s:
         a = repo.completed_points(s, run_a)
         b = repo.completed_points(s, run_b)
         assert [(p.key, p.seq) for p in a.values()] == [("weighing.up.500g", 1),
-                                                       ("weighing.up.2000g", 2)]
+                                                       ("weighing.up.2000g", 2), ("edge", 3)]
         assert [(p.key, p.seq) for p in b.values()] == [("weighing.up.500g", 1), ("note", 2)]
         assert [r.raw for r in b["weighing.up.500g"].readings] == [bytes(range(256))]
         assert [(r.role, r.value) for r in a["weighing.up.500g"].readings] == [
@@ -920,7 +930,8 @@ def test_points_of_several_runs_in_one_transaction_verify(db: Database) -> None:
         events = s.query(AuditEvent).filter_by(action="point.record").order_by(AuditEvent.id)
         assert [e.entity_id for e in events] == [f"{run_a}:weighing.up.500g",
                                                 f"{run_b}:weighing.up.500g",
-                                                f"{run_a}:weighing.up.2000g", f"{run_b}:note"]
+                                                f"{run_a}:weighing.up.2000g", f"{run_b}:note",
+                                                f"{run_a}:edge"]
     # Recorded from the values written, the digests are those verify computes from the rows.
     with db.engine.connect() as conn:
         conn.execute(text("UPDATE readings SET value = 499.98 WHERE run_id = :r"), {"r": run_b})
@@ -933,7 +944,7 @@ def test_points_of_several_runs_in_one_transaction_verify(db: Database) -> None:
         repo.record_points(conn, [repo.prepare_point(run_a, "late", {}, [reading(1.0)])])
     with db.session() as s:
         assert list(repo.completed_points(s, run_a))[-1] == "late"
-        assert repo.completed_points(s, run_a)["late"].seq == 3
+        assert repo.completed_points(s, run_a)["late"].seq == 4
     assert _verify(db) == (True, None)
 
 
