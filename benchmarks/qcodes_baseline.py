@@ -68,6 +68,7 @@ def main(argv: list[str]) -> int:
         "seconds": seconds, "readings_per_s": 2 * points / seconds,
         "latency_max_s": max(latencies), "latency_p99_s": sorted(latencies)[
             max(0, round(0.99 * len(latencies)) - 1)],
+        "latency_median_s": sorted(latencies)[max(0, round(0.5 * len(latencies)) - 1)],
         "write_period_s": write_period, "import_s": import_s,
         "journal_mode": journal, "synchronous": synchronous}))
     return 0

@@ -176,13 +176,16 @@ def seed_everything(db: Database) -> dict[str, Any]:
                                     operator_kind="sim", references=[], performed_by="Op A")
         run_id, spare_run_id = int(run.id), int(spare_run.id)
         cert_id, spare_cert_id = int(cert.id), int(spare_cert.id)
+    # The points as the engine's recorder writes them: together, in one transaction.
+    with db.transaction() as conn:
+        repo.record_points(conn, [
+            repo.prepare_point(run_id, "p1", {"test": "weighing", "nominal": 2000.0},
+                               [reading(2000.02), reading(2000.0003, "weights")],
+                               roles={"balance": "dut", "weights": "reference"}),
+            repo.prepare_point(run_id, "p2", {"test": "weighing", "nominal": 1000.0},
+                               [reading(1000.01)]),
+            repo.prepare_point(run_id, "p3", {"test": "note"}, [])])
     with db.session() as s:
-        repo.record_point(s, run_id, "p1", {"test": "weighing", "nominal": 2000.0},
-                          [reading(2000.02), reading(2000.0003, "weights")],
-                          roles={"balance": "dut", "weights": "reference"})
-        repo.record_point(s, run_id, "p2", {"test": "weighing", "nominal": 1000.0},
-                          [reading(1000.01)])
-        repo.record_point(s, run_id, "p3", {"test": "note"}, [])
         repo.set_environment(s, run_id, "start", {"temperature_c": 20.5})
         repo.save_results(s, run_id, [{"key": "p1", "error": 0.02, "verdict": "pass"},
                                       {"key": "p2", "error": 0.01, "verdict": "pass"}], "pass")

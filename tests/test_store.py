@@ -14,14 +14,18 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from dbhelp import sql, sql_time
 from sqlalchemy import Column, Integer, create_engine, text
+from sqlalchemy.orm import Session
 
 import benchctl
+from benchctl.engine.recorder import RunRecorder
 from benchctl.errors import StoreError
 from benchctl.instruments import Reading
 from benchctl.store import Database, open_database
@@ -868,3 +872,197 @@ def test_row_digest_is_the_same_whichever_back_end_loaded_the_row() -> None:
                     {"added_later": 0}, {"at": naive_utc + dt.timedelta(microseconds=1)}):
         assert row_digest({**same, **changed}) != row_digest(same), changed
     assert row_digest({"v": float("nan")}) == row_digest({"v": float("nan")})
+
+
+# --- the recorder's hot path: several points in one transaction, and the group commit --------
+
+
+def more_runs(db: Database, run_id: int, n: int) -> list[int]:
+    """``n`` more runs like ``run_id`` (same procedure, DUT and performer)."""
+    with db.session() as s:
+        first = s.get(Run, run_id)
+        assert first is not None
+        return [int(repo.create_run(s, procedure=first.procedure, dut_asset_id=first.dut_asset_id,
+                                    mode="verify", params={}, decision_rule="simple",
+                                    bench=f"Balance bench {i + 2}", operator_kind="sim",
+                                    references=[], performed_by="Nguyễn Văn A").id)
+                for i in range(n)]
+
+
+def test_points_of_several_runs_in_one_transaction_verify(db: Database) -> None:
+    """record_points writes several points (of several runs) at once and computes the digests
+    its events carry from the values written: verify must find every row as recorded, and a
+    plain-SQL change of any of those rows must still be caught."""
+    run_a = seed(db)
+    [run_b] = more_runs(db, run_a, 1)
+    items = [
+        repo.prepare_point(run_a, "weighing.up.500g", {"nominal": 500.0, "at": dt.date(2025, 1, 2)},
+                           [reading(500.01), reading(500.0002, "weights", raw=b"")],
+                           {"balance": "dut", "weights": "reference"}),
+        repo.prepare_point(run_b, "weighing.up.500g", {"nominal": 500.0},
+                           [reading(499.99, raw=bytes(range(256)))], {"balance": "dut"}),
+        repo.prepare_point(run_a, "weighing.up.2000g", {"nominal": 2000.0}, []),
+        repo.prepare_point(run_b, "note", {"text": "Đường"}, [reading(-0.0), reading(1e-300)]),
+        # Values a back end might hand back otherwise than they were written.
+        repo.prepare_point(run_a, "edge", {"big": 10**30, "tiny": 5e-324, "neg": -0.0, "": []},
+                           [Reading(1.7976931348623157e308, "", False,
+                                    dt.datetime(2025, 11, 3, 23, 59, 59, 999999,
+                                                tzinfo=dt.timezone(dt.timedelta(hours=5,
+                                                                                minutes=45))),
+                                    b"\r\n", "cân Đức"),
+                            Reading(5e-324, "kPa", True, dt.datetime(2024, 2, 29, tzinfo=dt.UTC),
+                                    b"", "x" * 100)],
+                           {"cân Đức": "dut"}),
+    ]
+    with db.transaction() as conn:
+        ids = repo.record_points(conn, items)
+    assert len(set(ids)) == 5
+    assert _verify(db) == (True, None)
+    with db.session() as s:
+        a = repo.completed_points(s, run_a)
+        b = repo.completed_points(s, run_b)
+        assert [(p.key, p.seq) for p in a.values()] == [("weighing.up.500g", 1),
+                                                       ("weighing.up.2000g", 2), ("edge", 3)]
+        assert [(p.key, p.seq) for p in b.values()] == [("weighing.up.500g", 1), ("note", 2)]
+        assert [r.raw for r in b["weighing.up.500g"].readings] == [bytes(range(256))]
+        assert [(r.role, r.value) for r in a["weighing.up.500g"].readings] == [
+            ("dut", 500.01), ("reference", 500.0002)]
+        events = s.query(AuditEvent).filter_by(action="point.record").order_by(AuditEvent.id)
+        assert [e.entity_id for e in events] == [f"{run_a}:weighing.up.500g",
+                                                f"{run_b}:weighing.up.500g",
+                                                f"{run_a}:weighing.up.2000g", f"{run_b}:note",
+                                                f"{run_a}:edge"]
+    # Recorded from the values written, the digests are those verify computes from the rows.
+    with db.engine.connect() as conn:
+        conn.execute(text("UPDATE readings SET value = 499.98 WHERE run_id = :r"), {"r": run_b})
+        with Session(bind=conn) as s:
+            problems = repo.audit_problems(s)
+        conn.rollback()
+    assert len(problems) == 3 and all("altered behind benchctl's back" in p for p in problems)
+    # Another point later: each run goes on at its next seq, and the chain goes on.
+    with db.transaction() as conn:
+        repo.record_points(conn, [repo.prepare_point(run_a, "late", {}, [reading(1.0)])])
+    with db.session() as s:
+        assert list(repo.completed_points(s, run_a))[-1] == "late"
+        assert repo.completed_points(s, run_a)["late"].seq == 4
+    assert _verify(db) == (True, None)
+
+
+def test_a_group_refusing_a_point_writes_nothing(db: Database) -> None:
+    run_id = seed(db)
+    with db.session() as s:
+        repo.record_point(s, run_id, "a", {}, [reading(1.0)])
+    for keys in (["b", "a"], ["c", "c"]):
+        with pytest.raises(StoreError, match="already recorded"), db.transaction() as conn:
+            repo.record_points(conn, [repo.prepare_point(run_id, k, {}, [reading(2.0)])
+                                      for k in keys])
+    with db.session() as s:
+        assert list(repo.completed_points(s, run_id)) == ["a"]
+    assert _verify(db) == (True, None)
+
+
+def test_reading_values_json_cannot_hold_are_refused(db: Database) -> None:
+    run_id = seed(db)
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(StoreError, match="JSON"):
+            repo.prepare_point(run_id, "a", {}, [reading(bad)])
+
+
+def _queue_behind_first_commit(monkeypatch: pytest.MonkeyPatch, group: Any, behind: int,
+                               fail_first: BaseException | None = None) -> list[int]:
+    """Hold the first group commit until ``behind`` more calls wait for the next one; the
+    sizes of the groups written, in order."""
+    real = repo.record_points
+    sizes: list[int] = []
+
+    def held(conn: Any, items: Any, **kw: Any) -> list[int]:
+        sizes.append(len(items))
+        if len(sizes) == 1:
+            deadline = time.monotonic() + 20
+            while len(group._queue) < behind and time.monotonic() < deadline:
+                time.sleep(0.002)
+            if fail_first is not None:
+                raise fail_first
+        return real(conn, items, **kw)
+
+    monkeypatch.setattr(repo, "record_points", held)
+    return sizes
+
+
+def _record_in_threads(recorder: RunRecorder, calls: list[tuple[int, str]]
+                       ) -> dict[str, BaseException | None]:
+    """Each (run, key) recorded by ``recorder`` in a thread of its own, the first one first."""
+    outcome: dict[str, BaseException | None] = {}
+
+    def record(run_id: int, key: str) -> None:
+        try:
+            recorder.record_point(run_id, key, {"k": key}, [reading(1.0)], {"balance": "dut"})
+            outcome[f"{run_id}:{key}"] = None
+        except BaseException as exc:  # collected for the test to look at
+            outcome[f"{run_id}:{key}"] = exc
+
+    threads = [threading.Thread(target=record, args=call) for call in calls]
+    threads[0].start()
+    while not recorder.group._busy:
+        time.sleep(0.001)
+    for t in threads[1:]:
+        t.start()
+    for t in threads:
+        t.join(30)
+        assert not t.is_alive(), "a record_point call never returned"
+    return outcome
+
+
+def test_points_arriving_during_a_commit_share_the_next_one(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    run_id = seed(db)
+    runs = [run_id, *more_runs(db, run_id, 3)]
+    recorder = RunRecorder(db)
+    sizes = _queue_behind_first_commit(monkeypatch, recorder.group, behind=3)
+    outcome = _record_in_threads(recorder, [(r, "p1") for r in runs])
+    assert outcome == {f"{r}:p1": None for r in runs}
+    assert sizes == [1, 3]  # the first alone, the three that arrived meanwhile together
+    assert (recorder.group.commits, recorder.group.points) == (2, 4)
+    assert RunRecorder(db).group is recorder.group  # one group per database
+    with db.session() as s:
+        assert all(list(repo.completed_points(s, r)) == ["p1"] for r in runs)
+    assert _verify(db) == (True, None)
+
+
+def test_a_refused_point_fails_its_own_call_only(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    run_id = seed(db)
+    other, finished = more_runs(db, run_id, 2)
+    with db.session() as s:
+        repo.record_point(s, run_id, "dup", {}, [])
+        repo.set_run_state(s, finished, "running")
+        repo.set_run_state(s, finished, "completed")
+    recorder = RunRecorder(db)
+    _queue_behind_first_commit(monkeypatch, recorder.group, behind=3)
+    outcome = _record_in_threads(recorder, [(run_id, "first"), (run_id, "dup"),
+                                            (other, "fine"), (finished, "late")])
+    assert outcome[f"{run_id}:first"] is None and outcome[f"{other}:fine"] is None
+    assert "already recorded" in str(outcome[f"{run_id}:dup"])
+    assert "is completed" in str(outcome[f"{finished}:late"])
+    with db.session() as s:
+        assert list(repo.completed_points(s, run_id)) == ["dup", "first"]
+        assert list(repo.completed_points(s, other)) == ["fine"]
+    assert _verify(db) == (True, None)
+
+
+def test_an_interrupted_commit_leaves_no_caller_waiting(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    run_id = seed(db)
+    runs = [run_id, *more_runs(db, run_id, 2)]
+    recorder = RunRecorder(db)
+    _queue_behind_first_commit(monkeypatch, recorder.group, behind=2,
+                               fail_first=KeyboardInterrupt())
+    outcome = _record_in_threads(recorder, [(r, "p1") for r in runs])
+    assert isinstance(outcome[f"{run_id}:p1"], KeyboardInterrupt)
+    # The two queued behind it were committed by the next leader.
+    assert [outcome[f"{r}:p1"] for r in runs[1:]] == [None, None]
+    # The group is free again: a lone point goes through at once.
+    recorder.record_point(run_id, "p2", {}, [reading(2.0)], {})
+    with db.session() as s:
+        assert list(repo.completed_points(s, run_id)) == ["p2"]
+    assert _verify(db) == (True, None)

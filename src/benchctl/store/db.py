@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -140,6 +140,21 @@ class Database:
             raise
         finally:
             s.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One unit of work on a plain connection, without an ORM session: commit on success,
+        roll back on an exception. For the recorder's hot path (``repository.record_points``),
+        where a session's bookkeeping would cost more than the SQL it sends. Database errors
+        come out as :class:`StoreError`, as from :meth:`session`.
+        """
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except DBAPIError as e:
+            raise StoreError(
+                f"database {self.url_masked}: {_reason(e, self.url)}", detail=str(e)
+            ) from e
 
     def current_revision(self) -> str | None:
         """The schema revision stored in the database (None for an empty database)."""

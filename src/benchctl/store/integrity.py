@@ -15,6 +15,13 @@ Which rows a change wrote is not left to each repository function: a session lis
 every audited row the ORM flushes, :func:`take_touched` hands them to the audit appender, and a
 commit with collected rows no event recorded is refused (an unaudited change is a bug).
 
+One writer does not go through the ORM: the recorder's hot path,
+``repository.record_points``, writes points and readings with SQL Core and computes their
+digests from the values it wrote (and the run's from the row it read under the audit lock),
+instead of reading back rows it has just written. Those values are the ones a back end hands
+back (``repository.prepare_point`` normalises what one would not, such as -0.0), and the tests
+check that ``verify`` finds such rows as recorded on both back ends.
+
 Digests skip NULL columns, so a later migration that adds a nullable column does not make the
 older digests wrong; setting a column to or from NULL still changes the digest.
 

@@ -17,16 +17,20 @@ Rules kept here, whoever calls:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
+import math
 import numbers
 import os
 import socket
 import sys
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, func, select, text
+from sqlalchemy import Select, Table, bindparam, func, insert, select, text, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -61,6 +65,7 @@ __all__ = [
     "RUN_TRANSITIONS",
     "SYSTEM_ACTOR",
     "TERMINAL_STATES",
+    "PointWrite",
     "add_certificate",
     "add_person",
     "append_audit",
@@ -86,10 +91,12 @@ __all__ = [
     "list_runs",
     "lock_records",
     "next_certificate_number",
+    "prepare_point",
     "read_snapshot",
     "readings_of",
     "record_approval",
     "record_point",
+    "record_points",
     "record_review",
     "register_procedure",
     "replaced_by",
@@ -191,7 +198,7 @@ def _iso(at: dt.datetime) -> str:
 # Audit log
 
 
-def _lock_audit(s: Session) -> None:
+def _lock_audit(s: Session | Connection) -> None:
     """Serialise audit appends, and the reads and writes that precede them, across processes.
 
     Every writing function here takes it first, so a check-then-write (a duplicate point key, a
@@ -200,7 +207,7 @@ def _lock_audit(s: Session) -> None:
     PostgreSQL: a transaction-scoped advisory lock. SQLite: take the database write lock now (a
     no-op UPDATE), so the last event read next is the last one committed.
     """
-    dialect = s.get_bind().dialect.name
+    dialect = s.dialect.name if isinstance(s, Connection) else s.get_bind().dialect.name
     if dialect == "postgresql":
         s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK_KEY})
     elif dialect == "sqlite":
@@ -938,6 +945,74 @@ def set_environment(s: Session, run_id: int, key: str, data: Any) -> Run:
     return run
 
 
+@dataclass(frozen=True, slots=True)
+class PointWrite:
+    """A point checked and converted to what will be stored, ready for :func:`record_points`.
+
+    :func:`prepare_point` makes it before any transaction starts (in the caller's thread), so
+    the transaction, which holds the audit lock every bench waits for, only writes.
+    """
+
+    run_id: int
+    key: str
+    #: The point's data as plain JSON (what the database will hand back).
+    data: Any
+    #: Column values of each reading, without ``id`` and ``point_id`` (known once written).
+    readings: tuple[dict[str, Any], ...]
+    #: What the point's audit event says of each reading.
+    summary: tuple[dict[str, Any], ...]
+
+
+def prepare_point(
+    run_id: int,
+    key: str,
+    data: Mapping[str, Any],
+    readings: Sequence[instruments.Reading],
+    roles: Mapping[str, str] | None = None,
+) -> PointWrite:
+    """Check a point and convert it to the stored form; raises :class:`StoreError` for what no
+    database state can make right (no key, a naive timestamp, a value JSON cannot hold)."""
+    if not key:
+        raise StoreError(f"run {run_id}: a point needs a key")
+    roles = roles or {}
+    rows: list[dict[str, Any]] = []
+    for r in readings:
+        if r.timestamp.tzinfo is None or r.timestamp.utcoffset() is None:
+            raise StoreError(
+                f"run {run_id}: point {key}: reading of {r.instrument!r} has a naive timestamp"
+            )
+        # -0.0 is stored as 0 by SQLite: write what every back end hands back, so the digest
+        # computed here is the one verify computes from the row.
+        value = float(r.value) + 0.0
+        if not math.isfinite(value):  # the audit event carries it, and JSON has no NaN
+            raise StoreError(
+                f"cannot store run {run_id} point {key} reading of {r.instrument!r} as JSON: "
+                f"{value} is not a number JSON can hold"
+            )
+        rows.append({
+            "run_id": run_id,
+            "point_key": key,
+            "instrument": r.instrument,
+            "role": roles.get(r.instrument, ""),
+            "value": value,
+            "unit": r.unit,
+            "stable": bool(r.stable),
+            "taken_at": r.timestamp,
+            "raw": bytes(r.raw),
+        })
+    summary = tuple({
+        "instrument": row["instrument"],
+        "role": row["role"],
+        "value": row["value"],
+        "unit": row["unit"],
+        "stable": row["stable"],
+        "taken_at": _iso(row["taken_at"]),
+        "raw_sha256": hashlib.sha256(row["raw"]).hexdigest(),
+    } for row in rows)
+    return PointWrite(run_id, key, _to_json(dict(data), f"run {run_id} point {key} data"),
+                      tuple(rows), summary)
+
+
 def record_point(
     s: Session,
     run_id: int,
@@ -950,80 +1025,191 @@ def record_point(
 
     ``seq`` is the next number in the run. ``roles`` maps instrument names to roles ("dut",
     "reference", ...). A key already recorded raises :class:`StoreError`: a duplicate is
-    impossible, also under a race (unique constraint).
+    impossible, also under a race (unique constraint). The writing is :func:`record_points`'s
+    (the engine's recorder calls that directly, several points at a time).
     """
-    if not key:
-        raise StoreError(f"run {run_id}: a point needs a key")
-    _lock_audit(s)
-    run = _run(s, run_id)
-    if run.state not in RECORDING_STATES:
-        raise StoreError(f"run {run_id} is {run.state}; point {key} cannot be recorded")
-    if not _owned_here(run):
-        raise StoreError(
-            f"run {run_id} is owned by process {run.pid} on {run.host}; "
-            f"point {key} cannot be recorded from here"
-        )
-    if s.scalar(select(Point.id).where(Point.run_id == run_id, Point.key == key)) is not None:
-        raise StoreError(f"run {run_id}: point {key} is already recorded")
-    for r in readings:
-        if r.timestamp.tzinfo is None or r.timestamp.utcoffset() is None:
-            raise StoreError(
-                f"run {run_id}: point {key}: reading of {r.instrument!r} has a naive timestamp"
-            )
-    data_j = _to_json(dict(data), f"run {run_id} point {key} data")
-    seq = (s.scalar(select(func.max(Point.seq)).where(Point.run_id == run_id)) or 0) + 1
-    point = Point(run_id=run_id, key=key, seq=seq, data=data_j, created_at=utcnow())
-    s.add(point)
-    try:
-        s.flush()
-    except IntegrityError as e:
-        raise StoreError(f"run {run_id}: point {key} is already recorded") from e
-    roles = roles or {}
-    rows = [
-        Reading(
-            run_id=run_id,
-            point_id=point.id,
-            point_key=key,
-            instrument=r.instrument,
-            role=roles.get(r.instrument, ""),
-            value=float(r.value),
-            unit=r.unit,
-            stable=bool(r.stable),
-            taken_at=r.timestamp,
-            raw=bytes(r.raw),
-        )
-        for r in readings
-    ]
-    s.add_all(rows)
-    run.updated_at = utcnow()
+    item = prepare_point(run_id, key, data, readings, roles)
     s.flush()
-    append_audit(
-        s,
-        run.performed_by or SYSTEM_ACTOR,
-        "point.record",
-        "point",
-        f"{run_id}:{key}",
-        None,
-        {
-            "run_id": run_id,
-            "key": key,
-            "seq": seq,
-            "data": data_j,
-            "readings": [
-                {
-                    "instrument": rd.instrument,
-                    "role": rd.role,
-                    "value": rd.value,
-                    "unit": rd.unit,
-                    "stable": rd.stable,
-                    "taken_at": _iso(rd.taken_at),
-                    "raw_sha256": hashlib.sha256(rd.raw).hexdigest(),
-                }
-                for rd in rows
-            ],
-        },
-    )
+    # Rows the ORM flushed in this transaction without an event yet: the point's event
+    # vouches for them, as append_audit would.
+    earlier = integrity.take_touched(s)
+    [point_id] = record_points(s.connection(), [item], extra_rows=earlier)
+    run = s.identity_map.get(s.identity_key(Run, run_id))
+    if run is not None:  # its updated_at was written behind the ORM's back
+        s.expire(run, ["updated_at"])
+    point = s.get(Point, point_id)
+    assert point is not None
     return point
+
+
+def record_points(
+    conn: Connection,
+    points: Sequence[PointWrite],
+    *,
+    extra_rows: Mapping[str, str | None] | None = None,
+) -> list[int]:
+    """Record ``points`` (of one run or several) in the caller's transaction; their ids.
+
+    The hot path of a run, so it speaks SQL Core rather than the ORM: the points and their
+    readings are each one multi-row INSERT, the runs' ``updated_at`` one UPDATE, and each
+    point's ``point.record`` audit event (as :func:`append_audit` would write it) one more
+    INSERT. The digests the events carry (see :mod:`benchctl.store.integrity`) are computed
+    from the values written, not read back: every column of a point and a reading is known
+    here (the ids from RETURNING), and a run's row is the one read under the audit lock with
+    its new ``updated_at``. ``extra_rows`` are digests of other rows of this transaction for
+    the first event to carry. Any refusal raises :class:`StoreError` and writes nothing the
+    caller should keep (roll back).
+    """
+    if not points:
+        return []
+    _lock_audit(conn)
+    t = _tables()
+    run_ids = sorted({p.run_id for p in points})
+    # The runs, each with its last seq, and the last audit event: one query, under the lock.
+    found = conn.execute(_stmt_runs(), {"ids": run_ids}).all()
+    runs = {row.id: row for row in found}
+    for p in points:
+        run = runs.get(p.run_id)
+        if run is None:
+            raise StoreError(f"run {p.run_id} does not exist")
+        if run.state not in RECORDING_STATES:
+            raise StoreError(f"run {p.run_id} is {run.state}; point {p.key} cannot be recorded")
+        if run.host != _this_host() or run.pid != os.getpid():
+            raise StoreError(
+                f"run {p.run_id} is owned by process {run.pid} on {run.host}; "
+                f"point {p.key} cannot be recorded from here"
+            )
+    seen: set[tuple[int, str]] = set()
+    for p in points:
+        if (p.run_id, p.key) in seen:
+            raise StoreError(f"run {p.run_id}: point {p.key} is already recorded")
+        seen.add((p.run_id, p.key))
+    last_seq = {rid: row.last_seq or 0 for rid, row in runs.items()}
+    now = utcnow()
+    point_rows = []
+    for p in points:
+        seq = last_seq.get(p.run_id, 0) + 1
+        last_seq[p.run_id] = seq
+        point_rows.append({"run_id": p.run_id, "key": p.key, "seq": seq, "data": p.data,
+                           "created_at": now})
+    try:
+        point_ids = _insert_returning_ids(conn, t["points"], point_rows)
+    except IntegrityError as e:
+        # Under the audit lock the seqs are free, so the unique (run_id, key) refused it.
+        which = " or ".join(f"{p.key}" for p in points)
+        raise StoreError(f"run {points[0].run_id}: point {which} is already recorded"
+                         if len(run_ids) == 1 else
+                         f"one of points {which} is already recorded in its run") from e
+    reading_rows = []
+    for p, point_id in zip(points, point_ids, strict=True):
+        reading_rows += [{**r, "point_id": point_id} for r in p.readings]
+    reading_ids = _insert_returning_ids(conn, t["readings"], reading_rows)
+    conn.execute(_stmt_touch_run(), [{"rid": rid, "now": now} for rid in run_ids])
+
+    # The digests of what was written, as verify will compute them from the tables.
+    run_digests = {}
+    names = [c.name for c in t["runs"].columns]
+    for rid in run_ids:
+        values = {name: runs[rid]._mapping[name] for name in names}
+        values["updated_at"] = now
+        run_digests[integrity.row_key("runs", (rid,))] = integrity.row_digest(values)
+    last_of_run = {p.run_id: i for i, p in enumerate(points)}
+    rows_left = iter(zip(reading_rows, reading_ids, strict=True))
+    events: list[dict[str, Any]] = []
+    first = found[0]
+    new_id = first.last_event_id + 1 if first.last_event_id is not None else 1
+    prev_hash = first.last_event_hash if first.last_event_id is not None else GENESIS_HASH
+    for i, (p, prow, point_id) in enumerate(zip(points, point_rows, point_ids, strict=True)):
+        digests: dict[str, str | None] = dict(extra_rows or {}) if i == 0 else {}
+        digests[integrity.row_key("points", (point_id,))] = integrity.row_digest(
+            {**prow, "id": point_id})
+        for _ in p.readings:
+            rrow, reading_id = next(rows_left)
+            digests[integrity.row_key("readings", (reading_id,))] = integrity.row_digest(
+                {**rrow, "id": reading_id})
+        if last_of_run[p.run_id] == i:
+            key = integrity.row_key("runs", (p.run_id,))
+            digests[key] = run_digests[key]
+        after = integrity.with_rows(
+            {"run_id": p.run_id, "key": p.key, "seq": prow["seq"], "data": p.data,
+             "readings": list(p.summary)},
+            digests)
+        actor = runs[p.run_id].performed_by or SYSTEM_ACTOR
+        entity_id = f"{p.run_id}:{p.key}"
+        at = utcnow()
+        h = _event_hash(new_id, at, actor, "point.record", "point", entity_id, None, after,
+                        prev_hash)
+        events.append({"id": new_id, "at": at, "actor": actor, "action": "point.record",
+                       "entity": "point", "entity_id": entity_id, "before": None,
+                       "after": after, "prev_hash": prev_hash, "hash": h})
+        new_id, prev_hash = new_id + 1, h
+    conn.execute(insert(t["audit_events"]), events)
+    return point_ids
+
+
+@functools.cache
+def _tables() -> Mapping[str, Table]:
+    from benchctl.store.models import Base
+
+    return Base.metadata.tables
+
+
+def _insert_returning_ids(conn: Connection, table: Table, rows: list[dict[str, Any]]
+                          ) -> list[int]:
+    """INSERT ``rows`` and return their new ids, in the order of ``rows``.
+
+    PostgreSQL: one multi-row INSERT ... RETURNING (SQLAlchemy's "insertmanyvalues" keeps the
+    order). SQLite: SQLAlchemy cannot tie RETURNING rows to their parameters there, so it
+    would send one INSERT per row; this runs under the database's write lock (taken by
+    ``_lock_audit``), so the ids are numbered here from the table's largest, as SQLite itself
+    would, and the rows go in one executemany.
+    """
+    if not rows:
+        return []
+    if len(rows) == 1:
+        return [int(conn.execute(_stmt_insert_returning(table), rows[0]).scalar_one())]
+    if conn.dialect.name == "sqlite":
+        top = conn.execute(_stmt_max_id(table)).scalar() or 0
+        ids = list(range(top + 1, top + 1 + len(rows)))
+        for row, new_id in zip(rows, ids, strict=True):
+            row["id"] = new_id
+        conn.execute(insert(table), rows)
+        return ids
+    return [int(i) for i in conn.execute(_stmt_insert_returning(table), rows).scalars().all()]
+
+
+# Statements of the hot path, built once: building a statement costs more than running it.
+
+@functools.cache
+def _stmt_insert_returning(table: Table) -> Any:
+    return insert(table).returning(table.c.id, sort_by_parameter_order=True)
+
+
+@functools.cache
+def _stmt_max_id(table: Table) -> Any:
+    return select(func.max(table.c.id))
+
+
+@functools.cache
+def _stmt_runs() -> Any:
+    t = _tables()
+    runs, points, events = t["runs"], t["points"], t["audit_events"]
+    last_seq = (select(func.max(points.c.seq)).where(points.c.run_id == runs.c.id)
+                .scalar_subquery())
+    last_event = select(events.c.id, events.c.hash).order_by(events.c.id.desc()).limit(1)
+    return select(
+        *runs.columns,
+        last_seq.label("last_seq"),
+        last_event.with_only_columns(events.c.id).scalar_subquery().label("last_event_id"),
+        last_event.with_only_columns(events.c.hash).scalar_subquery().label("last_event_hash"),
+    ).where(runs.c.id.in_(bindparam("ids", expanding=True)))
+
+
+@functools.cache
+def _stmt_touch_run() -> Any:
+    runs = _tables()["runs"]
+    return (update(runs).where(runs.c.id == bindparam("rid"))
+            .values(updated_at=bindparam("now")))
 
 
 def completed_points(s: Session, run_id: int) -> dict[str, Point]:
