@@ -15,9 +15,12 @@ on receipt and once when done, ``T`` when done) and failures answer ``EC,Exx``. 
 them configurable.
 
 A&D lines carry no command ID, so the driver discards stale input before every command and
-skips stray ``<AK>`` lines where a weight is expected.  Parsing lives in :func:`parse_reply`
-(pure, no I/O).  A&D has no identity command on most models: identify() reports "A&D" with
-the model and serial number given in the bench file.
+skips stray ``<AK>`` lines where a weight is expected.  Unlike the other line drivers it
+cannot resynchronise after a reply it gave up on: no A&D command has an answer that cannot be
+confused with a weight line or a stray ``<AK>``, so a late weight that lands while the next
+command waits is taken for that command's answer (tests/test_driver_and_balance.py, xfail).
+Parsing lives in :func:`parse_reply` (pure, no I/O).  A&D has no identity command on most
+models: identify() reports "A&D" with the model and serial number given in the bench file.
 """
 
 from __future__ import annotations

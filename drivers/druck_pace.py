@@ -6,6 +6,13 @@ driver checks the header belongs to the command (a stale reply to an earlier com
 taken for this one's) and strips it.  Parsing lives in pure functions (:func:`parse_reply`,
 :func:`parse_error`, :func:`parse_in_limits`).
 
+After a reply it gave up on (a timeout, or a line answering another command) the driver is
+out of step: before its next command it sends ``*IDN?`` and drops every line up to the
+``*IDN`` answer (:meth:`Transport.resync`). The header check alone cannot do this: the PACE
+may still owe the answers to the abandoned ``:SENS:PRES?`` and to its retries, and those
+carry the very header the next ``:SENS:PRES?`` expects (an old pressure recorded for the next
+point). A resync that gets no answer is an InstrumentTimeout and the next command tries again.
+
 Every setting is followed by ``:SYST:ERR?`` until the queue is empty, so a refused setpoint
 (−222 data out of range), an unknown header or a syntax error is an InstrumentCommandError
 naming the command, not a silent no-op.  Control sequence (PROTOCOLS.md): set and read back
@@ -115,6 +122,11 @@ def parse_error(reply: PaceReply, resource: str = "PACE") -> tuple[int, str]:
     return code, message.strip().strip('"')
 
 
+def is_identity(line: bytes) -> bool:
+    """The answer to ``*IDN?`` (the resync marker): no other reply has the ``*IDN`` header."""
+    return line.lstrip().upper().startswith(b"*IDN ")
+
+
 class DruckPace(PressureController):
     """A PACE on a line transport (LF both ways)."""
 
@@ -142,9 +154,7 @@ class DruckPace(PressureController):
 
     def _query(self, command: str, *headers: str) -> PaceReply:
         if self._out_of_step:
-            # A reply we gave up on may still arrive: drop it before asking again.
-            self.transport.flush_input()
-            self._out_of_step = False
+            self._resync()
         try:
             line = self.transport.query(command.encode("ascii"))
         except InstrumentTimeout:
@@ -157,8 +167,16 @@ class DruckPace(PressureController):
             self._out_of_step = True
             raise
 
+    def _resync(self) -> None:
+        """Drop the replies still owed (to the abandoned command and its retries) up to the
+        answer to ``*IDN?``; within one timeout for the late reply plus one for ``*IDN?``."""
+        self.transport.resync(b"*IDN?", is_identity, 2 * self.transport.timeout)
+        self._out_of_step = False
+
     def _set(self, command: str, what: str) -> None:
         """Send a setting, then read the error queue until it is empty."""
+        if self._out_of_step:
+            self._resync()
         self.transport.write(command.encode("ascii"))
         errors = self._drain_errors()
         if errors:

@@ -10,15 +10,23 @@ The loop current becomes a pressure through the transmitter's range (options ``r
 (PROTOCOLS.md: % span = (I − 4 mA)/16 mA × 100).  A current outside 3.8 … 20.5 mA is not a
 pressure: the transmitter signals a fault (NAMUR NE 43: ≤ 3.6 or ≥ 21 mA) or the loop is open
 or shorted, and the reading is refused with that reason.  ``Reading.raw`` is the DMM's line.
+
+The DMM's replies carry no header, so nothing tells a late ``READ?`` answer from a fresh one.
+After a reply the driver gave up on (a timeout, or a line that is not the answer) it is out of
+step: before its next command it sends ``*IDN?`` and drops every line up to the identity line
+it read at connect (:meth:`Transport.resync`), so the answers the DMM still owes (to the
+abandoned ``READ?`` and its retries) are never taken for the next reading.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
+from collections.abc import Iterator
 from typing import Any
 
-from benchctl.errors import ConfigError, InstrumentCommandError, ProtocolError
+from benchctl.errors import ConfigError, InstrumentCommandError, InstrumentError, ProtocolError
 from benchctl.instruments import Identity, Instrument, PressureIndicator, Reading
 from benchctl.operator import OperatorPort
 from benchctl.transport import SerialSettings, Transport, open_resource, serial_options
@@ -41,7 +49,7 @@ OPTIONS: dict[str, tuple[type, Any, str]] = {
 }
 
 _READING = re.compile(r"[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
-_ERROR = re.compile(r"([-+]?\d+)\s*,\s*\"(.*)\"")
+_ERROR = re.compile(r"([-+]?\d{1,6})\s*,\s*\"(.*)\"")
 #: The DMM's overload reading.
 OVERLOAD = 9.9e37
 
@@ -108,21 +116,46 @@ class TransmitterDmm(PressureIndicator):
         self.low_ma = low_ma
         self.high_ma = high_ma
         self._out_of_step = False
+        self._abandoned_wait = 0.0
+        #: The ``*IDN?`` line read at connect: the resync marker (no other reply looks like it).
+        self.identity_line = b""
 
     def _query(self, command: bytes, timeout: float | None = None) -> bytes:
         if self._out_of_step:
-            self.transport.flush_input()
-            self._out_of_step = False
+            self._resync()
         try:
             return self.transport.query(command, timeout)
-        except Exception:
+        except InstrumentError:
+            self._out_of_step = True
+            self._abandoned_wait = self.transport.timeout if timeout is None else timeout
+            raise
+
+    def _resync(self) -> None:
+        """Drop what the DMM still owes up to its answer to ``*IDN?``: within the wait of the
+        abandoned command (a READ? integrates for NPLC/50 s) plus one timeout for ``*IDN?``."""
+        within = max(self._abandoned_wait, self.transport.timeout) + self.transport.timeout
+        self.transport.resync(b"*IDN?", self._is_identity, within)
+        self._out_of_step = False
+
+    def _is_identity(self, line: bytes) -> bool:
+        return bool(self.identity_line) and line.strip() == self.identity_line
+
+    @contextlib.contextmanager
+    def _reply(self) -> Iterator[None]:
+        """A reply that is not the command's answer may be a stray line (the resync marker,
+        a late answer): back in step before the next command."""
+        try:
+            yield
+        except ProtocolError:
             self._out_of_step = True
             raise
 
     def _check_errors(self, after: str) -> None:
         found: list[tuple[int, str]] = []
         for _ in range(21):
-            code, text = parse_error(self._query(b"SYST:ERR?"), self.resource)
+            line = self._query(b"SYST:ERR?")
+            with self._reply():
+                code, text = parse_error(line, self.resource)
             if code == 0:
                 break
             found.append((code, text))
@@ -147,7 +180,9 @@ class TransmitterDmm(PressureIndicator):
         line = self._query(b"*IDN?")
         fields = [f.strip() for f in line.decode("ascii", "replace").split(",")]
         if len(fields) < 3:
+            self._out_of_step = True
             raise ProtocolError(self.resource, f"not an *IDN? reply: {line!r}", raw=line)
+        self.identity_line = self.identity_line or line.strip()
         fields += [""] * (4 - len(fields))
         return Identity(maker=fields[0], model=fields[1], serial=fields[2], firmware=fields[3],
                         raw=line)
@@ -155,7 +190,8 @@ class TransmitterDmm(PressureIndicator):
     def read_current(self) -> Reading:
         """The loop current in mA, as the DMM measured it."""
         line = self._query(b"READ?", self.transport.timeout + self.nplc / 50.0)
-        amps = parse_reading(line, self.resource)
+        with self._reply():
+            amps = parse_reading(line, self.resource)
         return Reading(value=amps * 1000.0, unit="mA", raw=line, instrument=self.name)
 
     def read(self) -> Reading:

@@ -22,6 +22,7 @@ answer to a later command.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -297,13 +298,19 @@ class MettlerSicsBalance(Balance):
     ) -> SicsReply:
         if self._out_of_step:
             self._resync()
+        wait = self.transport.timeout if timeout is None else timeout
         try:
             line = self.transport.query(command, timeout)
         except InstrumentTimeout:
-            self._out_of_step = True
-            self._abandoned_wait = self.transport.timeout if timeout is None else timeout
+            self._out_of_step, self._abandoned_wait = True, wait
             raise
-        return self._check(line, command.decode("ascii"), expected_id, allowed)
+        try:
+            return self._check(line, command.decode("ascii"), expected_id, allowed)
+        except ProtocolError:
+            # Not this command's answer (a stray I2 from a resync that timed out, a garbled
+            # line): the answer may still come, and would be taken for the next command's.
+            self._out_of_step, self._abandoned_wait = True, wait
+            raise
 
     def _resync(self) -> None:
         """Back in step after a reply we gave up on.
@@ -375,8 +382,8 @@ def parse_model(texts: tuple[str, ...]) -> tuple[str, tuple[float, str] | None]:
     ``"XS204" "220.0090 g"`` -> ("XS204 Excellence", (220.009, "g"))."""
     text = " ".join(t.strip() for t in texts if t.strip())
     m = re.fullmatch(r"(.*?)\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]+)", text)
-    if m is None or m.group(3) not in UNITS:
-        return text, None
+    if m is None or m.group(3) not in UNITS or not math.isfinite(float(m.group(2))):
+        return text, None  # no capacity we can trust (hundreds of digits make inf)
     return m.group(1), (float(m.group(2)), m.group(3))
 
 

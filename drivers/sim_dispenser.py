@@ -18,10 +18,18 @@ command and reply::
 Parsing lives in :func:`parse_reply` (pure); :func:`reply_error` maps an ``ERR`` reply to the
 typed error it means. A connection the dispenser dropped is reopened on the next command
 (a station's console link comes and goes; the transaction on the dispenser survives it).
+
+Replies carry no sequence number: a late ``TOTALS`` line looks like a fresh one. After a reply
+the driver gave up on (a timeout, or a line that answers another command) it is out of step:
+before its next command it sends ``STATUS?`` and drops every line up to the ``STATUS`` answer
+(:meth:`Transport.resync`), so an old totalizer is never taken for the next reading. A stray
+``STATUS`` line left by a resync that timed out can only be taken by :meth:`state` (or
+:meth:`identify`), and it is no older than the resync that asked for it.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -105,7 +113,16 @@ def parse_reply(line: bytes, resource: str = "sim_dispenser") -> DispenserReply:
         return DispenserReply(kind, state=m.group(1), raw=line)
     if kind == "ERR":
         return DispenserReply(kind, code=int(m.group(1)), text=m.group(2), raw=line)
-    return DispenserReply(kind, values=tuple(float(g) for g in m.groups()), raw=line)
+    values = tuple(float(g) for g in m.groups())
+    if not all(math.isfinite(v) for v in values):  # hundreds of digits: a broken line
+        raise ProtocolError(resource, f"{kind}: a number too large to be a reading: {line!r}",
+                            raw=line)
+    return DispenserReply(kind, values=values, raw=line)
+
+
+def is_status(line: bytes) -> bool:
+    """The answer to ``STATUS?`` (the resync marker): no other command's reply starts so."""
+    return line.startswith(b"STATUS ")
 
 
 def reply_error(reply: DispenserReply, command: str, expected: str,
@@ -206,8 +223,9 @@ class SimDispenser(FuelDispenser):
     def _command(self, command: bytes, expected: str) -> DispenserReply:
         link = self._link()
         if self._out_of_step:
-            # A reply we gave up on may still arrive: drop whatever came in meanwhile.
-            link.flush_input()
+            # Drop what the dispenser still owes, up to its answer to STATUS?: within one
+            # timeout for the late reply and one for STATUS?.
+            link.resync(b"STATUS?", is_status, 2 * link.timeout)
             self._out_of_step = False
         try:
             line = link.query(command)
@@ -217,8 +235,12 @@ class SimDispenser(FuelDispenser):
         except InstrumentConnectionError:
             self.close()  # reopened by the next command
             raise
-        reply = parse_reply(line, self.resource)
-        error = reply_error(reply, command.decode("ascii"), expected, self.resource)
+        try:
+            reply = parse_reply(line, self.resource)
+            error = reply_error(reply, command.decode("ascii"), expected, self.resource)
+        except ProtocolError:
+            self._out_of_step = True  # a garbled line may have been anyone's answer
+            raise
         if error is not None:
             if isinstance(error, ProtocolError):
                 self._out_of_step = True

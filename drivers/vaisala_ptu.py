@@ -13,6 +13,13 @@ value is not a number (a failed sensor prints ``***``), is a ProtocolError carry
 
 On connect the driver sends ``S`` (so run-mode output stops) and flushes the input; it also
 flushes before every ``SEND`` and skips an echo of the command.
+
+A reading line carries no sequence number, and a flush cannot drop a late ``SEND`` answer
+still on its way. After a reply the driver gave up on (a timeout, or a line that is not a
+reading) it is out of step: before its next command it sends ``VERS`` and drops every line up
+to the ``<model> / <software>`` answer (:meth:`Transport.resync`), so an old reading is never
+taken for the next one. ``VERS`` is also what the transmitter prints at power-up; taking that
+line for the answer at worst leaves the real answer to be refused by the next ``SEND``.
 """
 
 from __future__ import annotations
@@ -133,6 +140,12 @@ def _convert(name: str, value: float, unit: str | None) -> float:
     raise ValueError(unit)
 
 
+def is_version(line: bytes) -> bool:
+    """A ``VERS`` answer (``PTU300 / 5.10``, the resync marker): no reading has a slash
+    between two words and nothing else."""
+    return re.fullmatch(r"\S+\s*/\s*\S+", _decode(line).strip()) is not None
+
+
 def parse_info(lines: list[bytes]) -> Identity:
     """``?`` output -> Identity: ``PTU300 / 5.10`` and ``Serial number  : A1234567``."""
     model = firmware = serial = ""
@@ -158,6 +171,7 @@ class VaisalaPtu(EnvironmentMonitor):
         self.transport = transport
         self.resource = transport.resource
         self.info_timeout = info_timeout
+        self._out_of_step = False
 
     def start(self, *, settle: float = 0.1) -> None:
         """``S``: stop run mode, then drop whatever it had sent."""
@@ -177,24 +191,42 @@ class VaisalaPtu(EnvironmentMonitor):
 
     def read_ambient(self) -> Ambient:
         """``SEND``: one reading."""
-        self.transport.flush_input()
-        line = self.transport.query(b"SEND")
-        if line.strip() == b"SEND":  # echo on
-            line = self.transport.read_line()
-        return replace(parse_reply(line, self.resource), instrument=self.name)
+        line = self._query(b"SEND")
+        try:
+            ambient = parse_reply(line, self.resource)
+        except ProtocolError:
+            self._out_of_step = True  # a line that is not a reading may be anyone's answer
+            raise
+        return replace(ambient, instrument=self.name)
 
     def identify(self) -> Identity:
         """``?``: the information lines, until ``info_timeout`` s of silence."""
-        self.transport.flush_input()
-        lines = [self.transport.query(b"?")]
-        if lines[0].strip() == b"?":  # echo on
-            lines = [self.transport.read_line()]
+        lines = [self._query(b"?")]
         while True:
             try:
                 lines.append(self.transport.read_line(self.info_timeout))
             except InstrumentTimeout:
                 break
         return parse_info(lines)
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _query(self, command: bytes) -> bytes:
+        """The first line answering ``command`` (an echo skipped), in step first."""
+        if self._out_of_step:
+            # Within one timeout for the late reply and one for VERS.
+            self.transport.resync(b"VERS", is_version, 2 * self.transport.timeout)
+            self._out_of_step = False
+        else:
+            self.transport.flush_input()  # run-mode output, a power-up line
+        try:
+            line = self.transport.query(command)
+            if line.strip() == command:  # echo on
+                line = self.transport.read_line()
+        except InstrumentTimeout:
+            self._out_of_step = True
+            raise
+        return line
 
     def __repr__(self) -> str:
         return f"VaisalaPtu({self.name!r}, {self.resource!r})"

@@ -209,6 +209,18 @@ def test_stale_input_is_discarded_before_each_command() -> None:
         assert bal.read_now().value == 2.0
 
 
+@pytest.mark.xfail(strict=True, reason="A&D standard format has no command whose answer can "
+                   "be told from a weight line or a stray <AK>, so the driver cannot resync: a "
+                   "late weight landing while the next command waits is taken (flushing before "
+                   "each command only drops what arrived earlier)")
+def test_a_late_weight_landing_during_the_next_q_is_not_taken() -> None:
+    script = [(Q, [0.5, b"ST,+00099.00  g\r\n"]), (Q, b"ST,+00002.00  g\r\n")]
+    with balance(script) as bal:
+        with pytest.raises(InstrumentTimeout):
+            bal.read_now()  # the driver waits 0.3 s; the 99 g line comes 0.2 s later
+        assert bal.read_now().value == 2.0
+
+
 def test_stray_ack_before_a_weight_is_skipped() -> None:
     with balance([(Q, AK + b"ST,+00001.00  g\r\n")]) as bal:
         assert bal.read_now().value == 1.0

@@ -140,7 +140,9 @@ def test_a_unit_the_controller_does_not_read_back_is_an_error() -> None:
 def test_a_stale_reply_is_not_taken_and_a_timeout_resynchronises() -> None:
     script: Script = [
         (b":SENS:PRES?\n", b":SENS:PRES:INL 3.0, 1\n"),  # answers another command
+        IDN,  # back in step before the next command
         (b":SENS:PRES?\n", None),  # silence
+        IDN,
         (b":SENS:PRES?\n", b":SENS:PRES 3.25\n"),
     ]
     with controller(script) as inst:
@@ -149,6 +151,51 @@ def test_a_stale_reply_is_not_taken_and_a_timeout_resynchronises() -> None:
         with pytest.raises(InstrumentTimeout):
             inst.read()
         assert inst.read().value == 3.25
+
+
+def test_a_late_answer_to_the_same_question_is_dropped_by_the_resync() -> None:
+    """The PACE answers the abandoned :SENS:PRES? 0.3 s after the driver gave up: the header
+    is the one the next :SENS:PRES? expects, so only the *IDN? exchange can tell it is old."""
+    script: Script = [
+        (b":SENS:PRES?\n", [0.8, b":SENS:PRES 0.000\n"]),  # the driver waits 0.5 s
+        IDN,  # sent while the late line is on its way; answered after it
+        (b":SENS:PRES?\n", b":SENS:PRES 500.012\n"),
+    ]
+    with controller(script) as inst:
+        with pytest.raises(InstrumentTimeout):
+            inst.read()
+        assert inst.read().value == 500.012
+
+
+def test_a_resync_without_answer_is_a_timeout_and_the_next_command_resyncs_again() -> None:
+    script: Script = [
+        (b":SENS:PRES?\n", None),
+        (b"*IDN?\n", [1.5, IDN[1]]),  # answered after the resync's 1.0 s
+        IDN,  # the second resync takes the first *IDN line; this one is stray...
+        (b":SENS:PRES?\n", b":SENS:PRES 1.000\n"),  # ...and this answer is never taken
+        IDN,
+        (b":SENS:PRES?\n", b":SENS:PRES 2.000\n"),
+    ]
+    with controller(script) as inst:
+        with pytest.raises(InstrumentTimeout):
+            inst.read()
+        with pytest.raises(InstrumentTimeout, match=r"no answer to b'\*IDN\?' within 1 s"):
+            inst.read()
+        with pytest.raises(ProtocolError, match=r"does not answer :SENS:PRES\?"):
+            inst.read()  # the stray *IDN line
+        assert inst.read().value == 2.0
+
+
+def test_a_setting_after_a_timeout_waits_for_the_resync() -> None:
+    script: Script = [
+        (b":SENS:PRES?\n", None),
+        IDN,
+        (b":SOUR:PRES 100\n", None), NO_ERROR,
+    ]
+    with controller(script) as inst:
+        with pytest.raises(InstrumentTimeout):
+            inst.read()
+        inst.set_setpoint(100.0)
 
 
 def test_connect_refuses_a_unit_it_does_not_know() -> None:

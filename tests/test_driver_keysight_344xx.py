@@ -12,7 +12,7 @@ import pytest
 from replay import PtyReplay, ReplayServer, Script, load_driver
 from simhelp import load
 
-from benchctl.errors import ConfigError, InstrumentCommandError, ProtocolError
+from benchctl.errors import ConfigError, InstrumentCommandError, InstrumentTimeout, ProtocolError
 from benchctl.instruments import PressureIndicator
 
 dmm = load_driver("keysight_344xx")
@@ -87,6 +87,45 @@ def test_a_fault_current_is_refused_with_the_reason() -> None:
             pytest.raises(ProtocolError, match="transmitter signals a fault") as info:
         inst.read()
     assert info.value.raw == b"+3.60000000E-03"
+
+
+def test_a_late_reading_is_dropped_by_the_resync() -> None:
+    """READ? answered 1.1 s after it was sent (the driver waits 0.5 + NPLC/50 = 0.7 s): the
+    late line has the shape of a reading, so only the *IDN? exchange can tell it is old."""
+    script: Script = [
+        (b"READ?\n", [1.1, b"+4.00000000E-03\n"]),
+        IDN,  # sent while the late line is on its way; answered after it
+        (b"READ?\n", b"+1.20000000E-02\n"),
+    ]
+    with transmitter(script, nplc=10) as inst:
+        with pytest.raises(InstrumentTimeout):
+            inst.read()
+        assert inst.read().value == pytest.approx(500.0)
+
+
+def test_a_stray_identity_line_is_not_a_reading_and_puts_the_driver_back_in_step() -> None:
+    script: Script = [
+        (b"READ?\n", None),
+        (b"*IDN?\n", [1.6, IDN[1]]),  # after the resync's 0.7 + 0.5 s
+        IDN,  # the second resync takes the first identity line; this one is stray
+        (b"READ?\n", b"+1.60000000E-02\n"),  # never taken: the driver resyncs first
+        IDN,
+        (b"READ?\n", b"+1.20000000E-02\n"),
+    ]
+    with transmitter(script) as inst:
+        with pytest.raises(InstrumentTimeout):
+            inst.read()
+        with pytest.raises(InstrumentTimeout, match=r"no answer to b'\*IDN\?' within 1.2 s"):
+            inst.read()
+        with pytest.raises(ProtocolError, match="not a DMM reading"):
+            inst.read()
+        assert inst.read().value == pytest.approx(500.0)
+
+
+def test_an_error_queue_number_too_long_for_a_code_is_refused() -> None:
+    line = b"+" + b"9" * 5000 + b',"x"'
+    with pytest.raises(ProtocolError, match="not an error-queue reply"):
+        dmm.parse_error(line)
 
 
 def test_setup_errors_are_reported() -> None:

@@ -334,7 +334,7 @@ def test_every_status_and_error_reply(
 
 def test_power_up_line_in_the_middle_flushes_and_reports_a_restart() -> None:
     stale = POWER_UP + b"S S      99.00 g\r\n"  # one send: both lines arrive together
-    script = [(S, stale), (SI, b"S S       1.00 g\r\n")]
+    script = [(S, stale), I2, (SI, b"S S       1.00 g\r\n")]  # back in step by I2
     with balance(script) as bal:
         with pytest.raises(ProtocolError) as info:
             bal.read_stable(1.0)
@@ -372,6 +372,33 @@ def test_a_late_reply_after_a_timeout_is_flushed_before_the_next_command() -> No
             bal.read_stable(0.3)
         time.sleep(0.3)  # the late "S S 5.00 g" arrives meanwhile
         assert bal.read_now().value == 7.0
+
+
+def test_a_stray_i2_from_a_timed_out_resync_does_not_leave_the_driver_one_behind() -> None:
+    """The first resync's I2 is answered after its deadline: the second resync takes that
+    answer, and its own I2 answer is then read where SI's was expected. Refused, and the
+    driver resyncs again, so the answer to that SI (1.00 g) is never taken for the next."""
+    script = [
+        (SI, None),
+        (b"I2\r\n", [0.9, I2[1]]),  # the resync waits 0.3 + 0.3 s
+        I2,
+        (SI, b"S S       1.00 g\r\n"),
+        I2,
+        (SI, b"S S       2.00 g\r\n"),
+    ]
+    with balance(script) as bal:
+        with pytest.raises(InstrumentTimeout):
+            bal.read_now()
+        with pytest.raises(InstrumentTimeout):
+            bal.read_now()
+        with pytest.raises(ProtocolError, match="does not belong to this command"):
+            bal.read_now()
+        assert bal.read_now().value == 2.0
+
+
+def test_a_capacity_too_large_for_a_float_is_no_capacity() -> None:
+    model, capacity = sics.parse_model(("XS204 " + "9" * 400 + " g",))
+    assert capacity is None and model.startswith("XS204")
 
 
 def test_unit_option_rejects_another_unit() -> None:

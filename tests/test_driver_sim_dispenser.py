@@ -137,10 +137,12 @@ def test_values_out_of_range_are_refused_before_sending() -> None:
             d.set_price(0)
 
 
-def test_garbage_then_a_late_reply_is_flushed() -> None:
+def test_garbage_then_a_late_reply_is_dropped_by_the_resync() -> None:
     script: Script = [
         (b"STATUS?\r\n", b"\x81\x92garbage\r\n"),
+        STATUS_IDLE,  # back in step before the next command
         (b"STATUS?\r\n", [0.5, b"STATUS IDLE\r\n"]),   # arrives after the driver gave up
+        STATUS_IDLE,
         (b"DELIVERY?\r\n", b"DELIVERY 1.00 23450 23450 0.0\r\n"),
     ]
     with dispenser(script) as d:
@@ -151,6 +153,46 @@ def test_garbage_then_a_late_reply_is_flushed() -> None:
 
         time.sleep(0.4)  # the stale STATUS line lands in the input buffer
         assert d.delivery().volume.value == 1.0
+
+
+def test_a_late_totalizer_is_not_the_next_reading() -> None:
+    """TOTALS? answered 0.7 s after it was sent (the driver waits 0.3 s): the late line has
+    the shape of the next answer, so only the STATUS? exchange can tell it is old."""
+    script: Script = [
+        (b"TOTALS?\r\n", [0.7, b"TOTALS 100.00 2345000\r\n"]),
+        STATUS_IDLE,  # sent while the late line is on its way; answered after it
+        (b"TOTALS?\r\n", b"TOTALS 120.00 2814000\r\n"),
+    ]
+    with dispenser(script) as d:
+        with pytest.raises(InstrumentTimeout):
+            d.totals()
+        assert d.totals().volume.value == 120.0
+
+
+def test_a_resync_without_answer_is_a_timeout_then_the_stray_status_is_refused() -> None:
+    script: Script = [
+        (b"TOTALS?\r\n", None),
+        (b"STATUS?\r\n", [0.9, b"STATUS IDLE\r\n"]),  # after the resync's 0.6 s
+        STATUS_IDLE,  # the second resync takes the first STATUS line; this one is stray
+        (b"TOTALS?\r\n", b"TOTALS 100.00 2345000\r\n"),  # never taken
+        STATUS_IDLE,
+        (b"TOTALS?\r\n", b"TOTALS 120.00 2814000\r\n"),
+    ]
+    with dispenser(script) as d:
+        with pytest.raises(InstrumentTimeout):
+            d.totals()
+        with pytest.raises(InstrumentTimeout, match=r"no answer to b'STATUS\?' within 0.6 s"):
+            d.totals()
+        with pytest.raises(ProtocolError, match="does not belong to this command"):
+            d.totals()
+        assert d.totals().volume.value == 120.0
+
+
+def test_a_number_too_large_for_a_float_is_refused() -> None:
+    line = b"TOTALS " + b"9" * 400 + b" 1"
+    with pytest.raises(ProtocolError, match="too large to be a reading") as info:
+        drv.parse_reply(line, "pump")
+    assert info.value.raw == line
 
 
 def test_connect_fails_clearly_when_nothing_listens() -> None:

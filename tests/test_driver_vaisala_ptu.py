@@ -167,6 +167,39 @@ def test_bad_replies(reply: bytes | None, error: type[Exception]) -> None:
     assert dev.resource in str(info.value)
 
 
+VERS = (b"VERS\r\n", b"PTU300 / 5.10\r\n")
+
+
+def test_a_late_reading_is_dropped_by_the_resync() -> None:
+    """SEND answered 0.6 s after it was sent (the driver waits 0.3 s): the late line is a
+    reading like the next one, so only the VERS exchange can tell it is old."""
+    old = b"P=  999.9 hPa T=  10.0 'C RH=  10.0 %RH\r\n"
+    script: Script = [(SEND, [0.6, old]), VERS, (SEND, LINE + b"\r\n")]
+    with monitor(script) as dev:
+        with pytest.raises(InstrumentTimeout):
+            dev.read_ambient()
+        assert dev.read_ambient().temperature_c == 22.3
+
+
+def test_a_line_that_is_not_a_reading_puts_the_driver_back_in_step() -> None:
+    script: Script = [(SEND, b"PTU300 / 5.10\r\n"), (b"VERS\r\n", b"VERS\r\nPTU300 / 5.10\r\n"),
+                      (SEND, LINE + b"\r\n")]
+    with monitor(script) as dev:
+        with pytest.raises(ProtocolError, match="no P=, T= or RH="):
+            dev.read_ambient()
+        assert dev.read_ambient().pressure_hpa == 1013.1  # the echo of VERS was dropped too
+
+
+def test_a_resync_without_answer_is_a_timeout_and_the_next_command_tries_again() -> None:
+    script: Script = [(SEND, None), (b"VERS\r\n", None), VERS, (SEND, LINE + b"\r\n")]
+    with monitor(script) as dev:
+        with pytest.raises(InstrumentTimeout):
+            dev.read_ambient()
+        with pytest.raises(InstrumentTimeout, match=r"no answer to b'VERS' within 0.6 s"):
+            dev.read_ambient()
+        assert dev.read_ambient().humidity_pct == 35.2
+
+
 def test_write_termination_option() -> None:
     with ReplayServer([(b"S\r", None), (b"SEND\r", LINE + b"\r\n")]) as srv:
         dev = ptu.connect("room", srv.socket_url, {"write_termination": "\r", "settle": 0.0})

@@ -28,9 +28,10 @@ from faulthelp import Fault, Observed, record_rows, run_probe, slow
 from benchctl import library
 from benchctl.config import BenchConfig, load_bench, parse_bench
 
-# "slow" comes last: a driver that only flushes after a timeout may take the late replies for
-# the answers to its next identical queries, which would shift any fault after it by a point
-# (test_faults_stale.py; the mettler_sics driver resynchronises).
+# "slow" comes last: a driver that only flushed after a timeout took the late replies for the
+# answers to its next identical queries, which shifted any fault after it by a point. The line
+# drivers now resynchronise (test_faults_stale.py proves it with values that change); keeping
+# "slow" last keeps a regression there from blurring the other rows.
 LINE_FAULTS = [
     Fault("garbage"), Fault("truncated"), Fault("silence"), Fault("stall"),
     Fault("busy", count=2), Fault("error"), Fault("wrong_unit"), Fault("disconnect"),

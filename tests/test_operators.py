@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
+import subprocess
+import tty
 from pathlib import Path
 from typing import Any
 
 import pytest
-from benchhelp import bench_text, benchctl
+from benchhelp import BENCHCTL, bench_text, benchctl
 
 from benchctl.engine.operators import AnswersFileOperator, TerminalOperator, check_number
 from benchctl.errors import ConfigError, OperatorAbort
@@ -54,6 +57,95 @@ def test_terminal_operator_instruction_confirm_abort_and_eof() -> None:
             await op.ask(instr)
 
     asyncio.run(session())
+
+
+# -- bytes that are not UTF-8 ----------------------------------------------------------------
+
+TYPED = (b"5,1\xe9\n" b"tr\xe9e\n" b"5,1\n"  # two lines refused, then the number
+         b"\xff\n" b"y\n"  # the confirmation
+         b"\xc3\n" b"\n")  # half a UTF-8 character, then Enter for the instruction
+REFUSED = [b"5,1\xe9", b"tr\xe9e", b"\xff", b"\xc3"]
+
+
+def _ask_three(op: TerminalOperator) -> list[Any]:
+    confirm = OperatorRequest(kind="confirm", key="k", text="Is the pan clean?")
+    instr = OperatorRequest(kind="instruction", key="k", text="Place 2 kg")
+
+    async def session() -> list[Any]:
+        return [await op.ask(NUMBER), await op.ask(confirm), await op.ask(instr)]
+
+    return asyncio.run(session())
+
+
+@pytest.mark.parametrize("errors", ["strict", "surrogateescape"])
+def test_terminal_operator_refuses_bytes_that_are_not_utf8_and_asks_again(errors: str) -> None:
+    """A Latin-1 keyboard on a UTF-8 terminal, through a real pipe: each bad line is refused
+    with the bytes shown and asked again, and nothing typed after it is lost. ``strict`` is
+    how stdin decodes under a UTF-8 locale (one bad byte used to kill the reader thread and
+    hang the run), ``surrogateescape`` under the C locale (the answer's raw bytes used to
+    crash it)."""
+    r, w = os.pipe()
+    os.write(w, TYPED)
+    os.close(w)
+    out = io.StringIO()
+    with open(r, encoding="utf-8", errors=errors) as stdin:
+        number, confirmed, done = _ask_three(TerminalOperator(stdin=stdin, stdout=out))
+    assert (number.value, number.raw) == (5.1, b"5,1")
+    assert confirmed.ok is True and done.ok is True
+    text = out.getvalue()
+    for raw in REFUSED:
+        assert f"{raw!r} is not UTF-8 text (set the terminal to UTF-8); type it again" in text
+    assert "is not a number" not in text
+
+
+def test_terminal_operator_on_a_pty_refuses_bytes_that_are_not_utf8() -> None:
+    """The same bytes typed on a terminal (a pseudo-terminal in raw mode)."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    out = io.StringIO()
+    stdin = open(slave, encoding="utf-8", errors="strict")  # noqa: SIM115 - closed below
+    try:
+        os.write(master, TYPED)
+        number, confirmed, done = _ask_three(TerminalOperator(stdin=stdin, stdout=out))
+    finally:
+        os.close(master)  # the terminal hangs up: the reader thread reads EIO and ends
+        stdin.close()
+    assert number.value == 5.1 and confirmed.ok and done.ok
+    assert out.getvalue().count("is not UTF-8 text") == len(REFUSED)
+
+
+@pytest.mark.parametrize("channel", ["pipe", "pty"])
+def test_benchctl_read_of_a_manual_gauge_survives_bytes_that_are_not_utf8(
+        tmp_path: Path, channel: str) -> None:
+    """The real command: ``benchctl read`` of a dial gauge asks the technician at the
+    terminal; stdin decodes strictly (as under vi_VN.UTF-8). Before: the reader thread died
+    on the first bad byte and the command waited for ever."""
+    bench = tmp_path / "bench.toml"
+    bench.write_text('[bench]\nname = "Manual bench"\nlocale = "en"\n\n[instruments.dial]\n'
+                     'driver = "manual"\nresource = "manual:dial"\nunit = "kPa"\n'
+                     'resolution = 0.5\nplays = "pressure_indicator"\n', encoding="utf-8")
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict"}
+    args = [*BENCHCTL, "read", "dial", "--bench", str(bench), "--json"]
+    typed = b"12\xe9\n12.5\n"
+    if channel == "pipe":
+        proc = subprocess.run(args, input=typed, capture_output=True, env=env, timeout=60)
+        stdout, stderr = proc.stdout, proc.stderr
+    else:
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        try:
+            run = subprocess.Popen(args, stdin=slave, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, env=env)
+            os.write(master, typed)
+            stdout, stderr = run.communicate(timeout=60)
+        finally:
+            os.close(master)
+            os.close(slave)
+        proc = subprocess.CompletedProcess(args, run.returncode, stdout, stderr)
+    assert proc.returncode == 0, stderr.decode("utf-8", "replace")
+    assert json.loads(stdout)["value"] == 12.5
+    assert b"b'12\\xe9' is not UTF-8 text" in stderr
+    assert b"Traceback" not in stderr
 
 
 def test_withdrawn_question_does_not_steal_the_next_answer() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import fnmatch
+import io
 import json
 import math
 import socket
@@ -69,6 +70,15 @@ class LoopOperatorPort(OperatorPort):
         return asyncio.run_coroutine_threadsafe(self.channel.ask(request), self.loop).result()
 
 
+def undecodable(line: str) -> bool:
+    """True for a line holding bytes its stream could not decode (kept as surrogates)."""
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 class LineReader:
     """One thread reading lines from a stream into the event loop.
 
@@ -80,6 +90,11 @@ class LineReader:
         self.stream = stream
         self._queue: asyncio.Queue[str] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+            # Under a UTF-8 locale stdin decodes strictly: one byte that is not UTF-8 would
+            # kill the reader thread (losing what it had buffered) and the run would wait for
+            # ever. Keep such bytes as surrogates; the channel says so and asks again.
+            stream.reconfigure(errors="surrogateescape")
 
     def _start(self) -> asyncio.Queue[str]:
         loop = asyncio.get_running_loop()
@@ -90,7 +105,13 @@ class LineReader:
 
             def pump() -> None:
                 while True:
-                    line = self.stream.readline()
+                    try:
+                        line = self.stream.readline()
+                    except UnicodeDecodeError as exc:  # a stream that cannot be reconfigured
+                        bad = exc.object[exc.start:exc.end]
+                        line = bytes(bad).decode("utf-8", "surrogateescape") + "\n"
+                    except (OSError, ValueError):  # the terminal hung up (EIO), or closed
+                        line = ""
                     try:
                         loop.call_soon_threadsafe(queue.put_nowait, line)
                     except RuntimeError:  # the loop has closed
@@ -126,12 +147,19 @@ class TerminalOperator(OperatorChannel):
             self.out.flush()
 
     async def _input(self, prompt: str) -> str:
-        self.out.write(prompt)
-        self.out.flush()
-        line = await self.reader.readline()
-        if line == "":
-            raise OperatorAbort("the terminal closed (end of input)")
-        return line.strip()
+        """The next line typed, stripped; a line that is not text is refused and asked again
+        (the stdio-json channel answers such a line with ``invalid_answer`` the same way)."""
+        while True:
+            self.out.write(prompt)
+            self.out.flush()
+            line = await self.reader.readline()
+            if line == "":
+                raise OperatorAbort("the terminal closed (end of input)")
+            if not undecodable(line):
+                return line.strip()
+            raw = line.rstrip("\n").encode("utf-8", "surrogateescape")
+            self.out.write(f"  {raw!r} is not UTF-8 text (set the terminal to UTF-8); "
+                           "type it again\n")
 
     async def ask(self, request: OperatorRequest) -> OperatorAnswer:
         self.out.write(f"\n[{request.key}] {request.text}\n")

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import abc
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from benchctl.errors import InstrumentTimeout
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,39 @@ class Transport(abc.ABC):
     @abc.abstractmethod
     def flush_input(self) -> None:
         """Discard anything already received (e.g. a power-up line)."""
+
+    def resync(self, query: bytes, is_answer: Callable[[bytes], bool], within: float
+               ) -> list[bytes]:
+        """Get back in step with an instrument that may still answer a command we gave up on.
+
+        Flushing is not enough: a late reply still on its way arrives after the flush and a
+        line protocol without sequence numbers would take it for the answer to the next
+        command (the same question asked again gets the old value). An instrument answers in
+        order, so: send ``query`` (a harmless command whose reply ``is_answer`` recognises and
+        no other command's reply can pass for) and drop every line up to its answer.
+
+        Returns the lines dropped. Raises InstrumentTimeout when the answer does not come
+        within ``within`` seconds: the caller is still out of step and must resync again
+        before its next command (whatever arrived meanwhile is dropped then).
+        """
+        self.flush_input()
+        self.write(query)
+        deadline = time.monotonic() + within
+        dropped: list[bytes] = []
+        while True:
+            try:  # a line already received is still taken at the deadline
+                line = self.read_line(max(deadline - time.monotonic(), 0.001))
+            except InstrumentTimeout as exc:
+                raise InstrumentTimeout(
+                    self.resource,
+                    f"getting back in step after a reply given up on: no answer to {query!r} "
+                    f"within {within:g} s ({len(dropped)} late line(s) dropped); the next "
+                    "command tries again",
+                    raw=exc.raw,
+                ) from exc
+            if is_answer(line):
+                return dropped
+            dropped.append(line)
 
     @abc.abstractmethod
     def close(self) -> None: ...
