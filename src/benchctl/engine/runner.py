@@ -352,13 +352,15 @@ async def _execute(run_id: int, procedure: Procedure, dut: DutSpec, mode: str,
             await ctx.emit({"event": "state", "state": "failed", "reason": str(exc)})
         return RunOutcome(run_id, "failed", str(exc))
     finally:
+        # Instruments are closed while Ctrl-C still only asks for an abort: an impatient
+        # burst of Ctrl-C must not interrupt the closing half-way.
+        for h in handles.values():
+            if h is not None:
+                await asyncio.to_thread(h.close)
         if opts.handle_signals:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
-        for h in handles.values():
-            if h is not None:
-                await asyncio.to_thread(h.close)
 
 
 def start_run(procedure_spec: str, dut_spec: str, mode: str, raw_params: list[str],
