@@ -16,9 +16,12 @@ them configurable.
 
 A&D lines carry no command ID, so the driver discards stale input before every command and
 skips stray ``<AK>`` lines where a weight is expected.  Unlike the other line drivers it
-cannot resynchronise after a reply it gave up on: no A&D command has an answer that cannot be
-confused with a weight line or a stray ``<AK>``, so a late weight that lands while the next
-command waits is taken for that command's answer (tests/test_driver_and_balance.py, xfail).
+cannot resynchronise on a query's answer after a reply it gave up on: no A&D command has an
+answer that cannot be confused with a weight line or a stray ``<AK>``.  So after a timeout or
+an unexpected line it waits, before its next command, until the line has been quiet for one
+``timeout`` (dropping whatever arrives): a reply later than the timeout is dropped there, not
+taken for the next command's answer (tests/test_driver_and_balance.py).  A reply later than
+twice the timeout would still be taken; a balance that slow is a broken link.
 Parsing lives in :func:`parse_reply` (pure, no I/O).  A&D has no identity command on most
 models: identify() reports "A&D" with the model and serial number given in the bench file.
 """
@@ -185,6 +188,9 @@ class AndBalance(Balance):
         self.unit = unit
         self.stability_timeout = stability_timeout
         self.identity = Identity(maker=maker, model=model, serial=serial)
+        #: A reply was given up on (timeout, cancel) or did not fit: the balance may still
+        #: be talking, so the next command first waits for the line to fall quiet.
+        self.out_of_step = False
 
     def start(self) -> None:
         self.transport.flush_input()
@@ -214,7 +220,7 @@ class AndBalance(Balance):
         except InstrumentTimeout as exc:
             if exc.raw:
                 raise
-            self.transport.write(b"C")
+            self.transport.write(b"C")  # out_of_step is set: C's own answer, if any, drains
             raise InstrumentBusy(
                 self.resource, f"S: no stable weight within {timeout:g} s"
             ) from exc
@@ -246,19 +252,33 @@ class AndBalance(Balance):
         return self.stability_timeout + self.transport.timeout
 
     def _send(self, command: bytes) -> None:
+        if self.out_of_step:
+            timeout = self.transport.timeout
+            self.transport.drain_until_quiet(quiet=timeout, within=4 * timeout)
+            self.out_of_step = False
         self.transport.flush_input()  # no IDs: anything already here is stale
         self.transport.write(command)
 
+    def _line(self, timeout: float) -> AndReply:
+        """The next reply; any failure to get one that fits leaves the driver out of step."""
+        try:
+            return parse_reply(self.transport.read_line(timeout), self.resource)
+        except (InstrumentTimeout, ProtocolError):  # an EC,Exx answer is in step
+            self.out_of_step = True
+            raise
+
     def _weight_reply(self, timeout: float) -> AndReply:
         for _ in range(3):  # skip stray <AK> (e.g. the completion of an earlier R)
-            reply = parse_reply(self.transport.read_line(timeout), self.resource)
+            reply = self._line(timeout)
             if reply.header != "AK":
                 return reply
+        self.out_of_step = True
         raise ProtocolError(self.resource, "only <AK> lines where a weight was expected")
 
     def _expect_ack(self, timeout: float) -> None:
-        reply = parse_reply(self.transport.read_line(timeout), self.resource)
+        reply = self._line(timeout)
         if reply.header != "AK":
+            self.out_of_step = True
             raise ProtocolError(self.resource, f"expected <AK>, got {reply.raw!r}", raw=reply.raw)
 
     def _reading(self, reply: AndReply) -> Reading:

@@ -209,16 +209,38 @@ def test_stale_input_is_discarded_before_each_command() -> None:
         assert bal.read_now().value == 2.0
 
 
-@pytest.mark.xfail(strict=True, reason="A&D standard format has no command whose answer can "
-                   "be told from a weight line or a stray <AK>, so the driver cannot resync: a "
-                   "late weight landing while the next command waits is taken (flushing before "
-                   "each command only drops what arrived earlier)")
 def test_a_late_weight_landing_during_the_next_q_is_not_taken() -> None:
+    """No A&D answer can be told from a late one, so after a timeout the driver waits for the
+    line to fall quiet (one timeout) before its next command: the late 99 g is dropped."""
     script = [(Q, [0.5, b"ST,+00099.00  g\r\n"]), (Q, b"ST,+00002.00  g\r\n")]
     with balance(script) as bal:
         with pytest.raises(InstrumentTimeout):
             bal.read_now()  # the driver waits 0.3 s; the 99 g line comes 0.2 s later
+        assert bal.out_of_step
         assert bal.read_now().value == 2.0
+        assert not bal.out_of_step
+
+
+def test_a_balance_that_keeps_talking_is_still_out_of_step() -> None:
+    """Lines keep coming (a stream the driver did not ask for): the quiet wait gives up with
+    a timeout that says so, and the driver stays out of step; once the balance falls silent,
+    the next command gets its own answer."""
+    chatter = [x for _ in range(12) for x in (0.1, b"US,+00050.00  g\r\n")]
+    script = [(Q, [0.5, *chatter]), (Q, b"ST,+00002.00  g\r\n")]
+    with balance(script) as bal:
+        with pytest.raises(InstrumentTimeout):
+            bal.read_now()
+        with pytest.raises(InstrumentTimeout, match="did not fall quiet"):
+            bal.read_now()  # no Q sent: the chatter goes on past the 1.2 s allowed
+        assert bal.out_of_step
+        assert bal.read_now().value == 2.0
+
+
+def test_an_error_answer_leaves_the_driver_in_step() -> None:
+    with balance([(R, [AK, b"EC,E11\r\n"])], ack=True) as bal:
+        with pytest.raises(InstrumentBusy):
+            bal.zero()
+        assert not bal.out_of_step
 
 
 def test_stray_ack_before_a_weight_is_skipped() -> None:

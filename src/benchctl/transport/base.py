@@ -87,6 +87,35 @@ class Transport(abc.ABC):
                 return dropped
             dropped.append(line)
 
+    def drain_until_quiet(self, quiet: float, within: float) -> list[bytes]:
+        """Get back in step with an instrument whose protocol has no answer to resync on.
+
+        When no command's reply can be told from a late one (A&D standard format), the only
+        sign that a reply given up on is no longer on its way is silence: drop whatever
+        arrives until the line has been quiet for ``quiet`` seconds. A reply later than that
+        still passes for the next answer, so ``quiet`` should be at least the instrument's
+        own reply time. Returns the lines dropped; raises InstrumentTimeout when the line
+        does not fall quiet within ``within`` seconds (the caller stays out of step).
+        """
+        self.flush_input()
+        deadline = time.monotonic() + within
+        dropped: list[bytes] = []
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise InstrumentTimeout(
+                    self.resource,
+                    f"getting back in step after a reply given up on: the line did not fall "
+                    f"quiet for {quiet:g} s within {within:g} s ({len(dropped)} late line(s) "
+                    "dropped); the next command tries again")
+            try:
+                dropped.append(self.read_line(min(quiet, left)))
+            except InstrumentTimeout as exc:
+                if not exc.raw and left >= quiet:
+                    return dropped
+                if exc.raw:
+                    dropped.append(exc.raw)
+
     @abc.abstractmethod
     def close(self) -> None: ...
 
