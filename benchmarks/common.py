@@ -226,13 +226,18 @@ def scratch_postgres(url: str) -> Iterator[str]:
 
 # -- timing ---------------------------------------------------------------------------------------
 
-def interleaved(rounds: int, *runs: Callable[[], float]) -> list[list[float]]:
+def interleaved(rounds: int, *runs: Callable[[], float],
+                alternate: bool = False) -> list[list[float]]:
     """Run each measurement once per round, alternating, so a change in the machine's load
-    hits every contender alike; returns one list of results per contender."""
+    hits every contender alike; returns one list of results per contender.
+
+    ``alternate``: every other round runs the contenders in reverse order (A B, B A, ...), so
+    none of them is always the one that runs right after another's burst of work."""
     results: list[list[float]] = [[] for _ in runs]
-    for _ in range(rounds):
-        for i, run in enumerate(runs):
-            results[i].append(run())
+    order = list(range(len(runs)))
+    for n in range(rounds):
+        for i in (reversed(order) if alternate and n % 2 else order):
+            results[i].append(runs[i]())
     return results
 
 
