@@ -13,7 +13,11 @@ Both sides make the same exchange on the wire (the same command bytes, the same 
 the same simulator. The simulators run in a process of their own; both clients are connected
 at once and take turns, round after round, in alternating order (benchctl first in one round,
 the raw client first in the next), so a change of load on the machine hits both alike and
-neither always runs right after the other. The figure is the median of the rounds' ratios:
+neither always runs right after the other. Every simulator thread runs on one CPU (where
+there are two): a line simulator serves each connection from a thread of its own, and a
+client whose server thread happens to share its CPU is up to twice as fast as the other,
+whichever it is (see :func:`benchmarks.common.simulator_cpus`). The figure is the median
+of the rounds' ratios:
 each round's two measurements are adjacent in time, and a burst of load from another process
 spoils a round or two, not the median. benchctl's side does everything a run relies on: typed
 parsing, reply checks, raw bytes kept, timestamps.
@@ -26,7 +30,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
 
-from .common import Context, Figure, SimProcess, interleaved, median
+from .common import Context, Figure, SimProcess, interleaved, median, simulator_cpus
 
 NAME = "driver"
 NUMBER = 1
@@ -154,7 +158,10 @@ def run(ctx: Context) -> list[Figure]:
     reads = ctx.size(75, 20)
     rounds = ctx.size(101, 2)
     figures: list[Figure] = []
-    with SimProcess(SIMULATORS, speed=1.0, seed=1) as sim:
+    sim_cpus = simulator_cpus()
+    placement = (f"simulators pinned to CPU {min(sim_cpus)}" if sim_cpus
+                 else "simulators not pinned (fewer than two CPUs)")
+    with SimProcess(SIMULATORS, speed=1.0, seed=1, cpus=sim_cpus) as sim:
         for label, slot, driver, options, method, raw_client, raw_label, tolerance in CASES:
             resource = sim.resources[slot]
             ours, close_ours = benchctl_reader(driver, slot, resource, options, method)
@@ -180,7 +187,7 @@ def run(ctx: Context) -> list[Figure]:
                 f"raw {raw_label}", ratio, "benchctl ÷ raw", f"ratio ≥ {TARGET}",
                 ratio >= TARGET,
                 note=(f"{rounds} interleaved rounds of {reads} readings (order alternating), "
-                      "ratio = median of the rounds' ratios; "
+                      f"{placement}, ratio = median of the rounds' ratios; "
                       f"benchctl {min(mine):.0f}…{max(mine):.0f}, raw {raw_label} "
                       f"{min(raw):.0f}…{max(raw):.0f} readings/s; client CPU per reading "
                       f"{median(cpu_ours):.0f} µs (benchctl) and {median(cpu_raw):.0f} µs "
