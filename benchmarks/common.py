@@ -113,12 +113,14 @@ class SimProcess:
     """Simulators in a child process (``python -m benchmarks.simproc``).
 
     The simulated instruments then compete with the client for CPU cores, not for the client's
-    GIL, as a real instrument on the other end of a cable would.
+    GIL, as a real instrument on the other end of a cable would. ``cpus``: run the simulators
+    (every thread of them) on these CPUs only (Linux), see :func:`simulator_cpus`.
     """
 
     def __init__(self, instruments: dict[str, dict[str, Any]], *, speed: float = 1.0,
-                 seed: int = 1, timeout: float = 60.0) -> None:
-        spec = json.dumps({"instruments": instruments, "speed": speed, "seed": seed})
+                 seed: int = 1, timeout: float = 60.0, cpus: set[int] | None = None) -> None:
+        spec = json.dumps({"instruments": instruments, "speed": speed, "seed": seed,
+                           "cpus": sorted(cpus) if cpus else None})
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.simproc", spec], cwd=ROOT,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -155,6 +157,26 @@ class SimProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def simulator_cpus() -> set[int] | None:
+    """One CPU of those this process may use, for the simulators; None where there are not
+    two (or, outside Linux, no way to pin).
+
+    Why: a line simulator serves each connection from a thread of its own, and the scheduler
+    places threads on CPUs as it likes. A client whose server thread shares the client's CPU
+    gets its replies without a cross-CPU wake-up, which on a 2-vCPU VM halves the cost of an
+    exchange; two clients of one simulator then differ by up to 2x, whoever they are, for as
+    long as the placement lasts. A/A runs of the driver figure (two identical raw pyvisa
+    clients) gave median ratios from 0.67 to 2.1 with nothing pinned; with every simulator
+    thread on one CPU, 0.97 to 1.01. The client stays free to move, so a busy CPU is shared
+    by both sides of a comparison rather than pinned under one of them (pinning the client
+    to the other CPU as well made the Modbus A/A runs spread several times wider under load).
+    """
+    if not hasattr(os, "sched_getaffinity") or not hasattr(os, "sched_setaffinity"):
+        return None
+    allowed = sorted(os.sched_getaffinity(0))
+    return {allowed[-1]} if len(allowed) >= 2 else None
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -226,13 +248,18 @@ def scratch_postgres(url: str) -> Iterator[str]:
 
 # -- timing ---------------------------------------------------------------------------------------
 
-def interleaved(rounds: int, *runs: Callable[[], float]) -> list[list[float]]:
+def interleaved(rounds: int, *runs: Callable[[], float],
+                alternate: bool = False) -> list[list[float]]:
     """Run each measurement once per round, alternating, so a change in the machine's load
-    hits every contender alike; returns one list of results per contender."""
+    hits every contender alike; returns one list of results per contender.
+
+    ``alternate``: every other round runs the contenders in reverse order (A B, B A, ...), so
+    none of them is always the one that runs right after another's burst of work."""
     results: list[list[float]] = [[] for _ in runs]
-    for _ in range(rounds):
-        for i, run in enumerate(runs):
-            results[i].append(run())
+    order = list(range(len(runs)))
+    for n in range(rounds):
+        for i in (reversed(order) if alternate and n % 2 else order):
+            results[i].append(runs[i]())
     return results
 
 

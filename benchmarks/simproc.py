@@ -1,13 +1,15 @@
 """Run simulators in this process until stdin closes: ``python -m benchmarks.simproc SPEC``.
 
-SPEC is JSON: ``{"instruments": {name: simulator table}, "speed": N, "seed": S}`` (the
-``[instruments.NAME.simulator]`` tables of a bench file). Prints one JSON line with the
+SPEC is JSON: ``{"instruments": {name: simulator table}, "speed": N, "seed": S, "cpus": [..]}``
+(the ``[instruments.NAME.simulator]`` tables of a bench file; ``cpus``, optional: the CPUs
+every simulator thread runs on). Prints one JSON line with the
 resource strings and the control address, then serves until its parent closes stdin (or dies).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 
@@ -15,6 +17,9 @@ def main(argv: list[str]) -> int:
     from benchctl import library
 
     spec = json.loads(argv[0])
+    if spec.get("cpus"):
+        # Before any simulator thread exists: threads inherit the CPUs of their creator.
+        os.sched_setaffinity(0, set(spec["cpus"]))
     library.configure([])
     bench = library.load("simulators", "bench")
     sim = bench.start_simulation(spec["instruments"], speed=float(spec.get("speed", 1.0)),

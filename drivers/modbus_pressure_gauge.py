@@ -40,14 +40,17 @@ OPTIONS: dict[str, tuple[type, Any, str]] = {
 }
 
 
-def check_value(value: float, raw: bytes, resource: str, what: str) -> float:
-    """A register value as the gauge meant it, or ProtocolError (NaN/inf: the gauge's fault).
+def check_value(value: float, raw: bytes, resource: str, what: str,
+                register: int | None = None) -> float:
+    """A register value as the gauge meant it, or ProtocolError (NaN/inf: the gauge's fault)
+    naming ``what`` (and the ``register`` it was read from: the message is built only then).
 
     A float32 carries 7 significant digits; the binary tail of its exact value (500.6 is
     500.6000061035156) is not the gauge's and is dropped, so the record shows 500.6.
     """
     if not math.isfinite(value):
-        raise ProtocolError(resource, f"{what} is {value!r} (registers {raw.hex(' ')}): the "
+        where = what if register is None else f"{what} at {register:#06x}"
+        raise ProtocolError(resource, f"{where} is {value!r} (registers {raw.hex(' ')}): the "
                                       "gauge reports a sensor fault or overrange", raw=raw)
     return float(f"{value:.7g}")
 
@@ -78,8 +81,7 @@ class ModbusPressureGauge(PressureIndicator):
     def read(self) -> Reading:
         value, raw = self.device.read_float32(self.pressure_register,
                                               input_registers=self.input_registers)
-        value = check_value(value, raw, self.resource,
-                            f"the pressure at {self.pressure_register:#06x}")
+        value = check_value(value, raw, self.resource, "the pressure", self.pressure_register)
         return Reading(value=value, unit=self.unit, stable=True, raw=raw, instrument=self.name)
 
     def read_temperature(self) -> Reading:
@@ -88,8 +90,8 @@ class ModbusPressureGauge(PressureIndicator):
             raise ProtocolError(self.resource, "this gauge's map has no temperature register")
         value, raw = self.device.read_float32(self.temperature_register,
                                               input_registers=self.input_registers)
-        value = check_value(value, raw, self.resource,
-                            f"the temperature at {self.temperature_register:#06x}")
+        value = check_value(value, raw, self.resource, "the temperature",
+                            self.temperature_register)
         return Reading(value=value, unit="degC", stable=True, raw=raw, instrument=self.name)
 
     def close(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import socket
 import subprocess
 import sys
 import time
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 from replay import CLOSE, PtyReplay, ReplayServer, Script, free_port
+from simhelp import load
 
 from benchctl.errors import InstrumentConnectionError, InstrumentError, InstrumentTimeout
 from benchctl.transport import open_resource
@@ -86,14 +88,15 @@ def test_half_line_times_out_and_is_discarded(kind: str) -> None:
     assert getattr(srv, kind) in str(info.value)
 
 
-def test_serial_half_line_carries_the_partial_bytes() -> None:
-    with connected([(b"S\r\n", b"S S    10")], "socket_url", timeout=T) as (srv, t):
+@pytest.mark.parametrize("kind", ["socket_url", "visa_socket"])
+def test_half_line_carries_the_partial_bytes(kind: str) -> None:
+    with connected([(b"S\r\n", b"S S    10")], kind, timeout=T) as (srv, t):
         t.write(b"S")
         with pytest.raises(InstrumentTimeout) as info:
             t.read_line()
     assert info.value.raw == b"S S    10"
     assert "incomplete reply" in str(info.value)
-    assert srv.socket_url in str(info.value)
+    assert getattr(srv, kind) in str(info.value)
 
 
 def test_serial_deadline_is_overall_not_per_byte() -> None:
@@ -135,6 +138,48 @@ def test_visa_socket_closed_mid_line_is_a_connection_error() -> None:
         t.write(b"S")
         with pytest.raises(InstrumentConnectionError):
             t.read_line()
+
+
+def test_visa_socket_closed_mid_line_is_reported_at_once() -> None:
+    with connected([(b"S\r\n", [b"S S  ", 0.05, CLOSE])], "visa_socket", timeout=3.0) as (srv, t):
+        t.write(b"S")
+        start = time.monotonic()
+        with pytest.raises(InstrumentConnectionError) as info:
+            t.read_line()
+        elapsed = time.monotonic() - start
+    assert elapsed < 2.0  # not after the 3 s read timeout
+    assert srv.visa_socket in str(info.value)
+    assert info.value.raw == b"S S  "
+
+
+def test_visa_socket_write_has_a_timeout() -> None:
+    """An instrument that stops reading fills the connection: the write gives up in time
+    (pyvisa-py's own write would wait for ever)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)  # the kernel completes the connection; nobody ever reads it
+        resource = f"TCPIP::127.0.0.1::{listener.getsockname()[1]}::SOCKET"
+        t = open_resource(resource, timeout=T)
+        try:
+            start = time.monotonic()
+            with pytest.raises(InstrumentTimeout) as info:
+                for _ in range(1000):  # far more than any socket buffer holds
+                    t.write(b"x" * 1_000_000)
+            elapsed = time.monotonic() - start
+        finally:
+            t.close()
+    assert "could not send within 0.3 s" in str(info.value)
+    assert resource in str(info.value)
+    assert elapsed < T + 3.0
+
+
+def test_visa_transport_used_after_close_says_it_is_closed() -> None:
+    with connected([], "visa_socket") as (srv, t):
+        t.close()
+        for call in (lambda: t.write(b"S"), t.read_line, t.flush_input):
+            with pytest.raises(InstrumentConnectionError, match="resource is closed") as info:
+                call()
+            assert srv.visa_socket in str(info.value)
 
 
 def test_serial_closed_mid_line_is_a_connection_error() -> None:
@@ -299,6 +344,57 @@ def test_visa_asrl_on_a_pty() -> None:
         with pytest.raises(InstrumentTimeout) as info:
             t.read_line()
     assert pty.visa_asrl in str(info.value)
+
+
+# -- the process-wide VISA resource manager ---------------------------------------------
+
+
+@pytest.fixture
+def pace_sim() -> Iterator[Any]:
+    """A simulated Druck PACE on a TCPIP SOCKET (the simulator speaks the real protocol)."""
+    sim = load("bench").start_simulation({"controller": {"type": "druck_pace", "noise": 0.0}},
+                                         speed=1.0, seed=1, control=None)
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+def test_closing_another_resource_manager_does_not_break_later_opens(pace_sim: Any) -> None:
+    """pyvisa hands every ``ResourceManager("@py")`` the same object: someone else closing
+    theirs (a script, a notebook, another library in the process) closes benchctl's cached
+    manager and every resource opened through it.  The open transport then says its resource
+    is closed, naming it, and the next open (the engine's reconnect) gets a new manager."""
+    import pyvisa
+
+    resource = pace_sim.resources["controller"]
+    term = {"read_termination": b"\n", "write_termination": b"\n"}
+    first = open_resource(resource, timeout=2.0, **term)
+    try:
+        assert first.query(b"*IDN?").startswith(b"*IDN GE Druck")
+        pyvisa.ResourceManager("@py").close()  # someone else's manager: the same object
+        with pytest.raises(InstrumentConnectionError, match="resource is closed") as info:
+            first.query(b"*IDN?")
+        assert resource in str(info.value)
+    finally:
+        first.close()
+    again = open_resource(resource, timeout=2.0, **term)  # InvalidSession before the fix
+    try:
+        assert again.query(b"*IDN?").startswith(b"*IDN GE Druck")
+        assert again.query(b":SENS:PRES?").startswith(b":SENS:PRES ")
+    finally:
+        again.close()
+
+
+def test_resource_manager_is_made_again_once_closed() -> None:
+    from benchctl.transport.visa import resource_manager
+
+    assert resource_manager() is resource_manager()
+    old = resource_manager()
+    old.close()
+    new = resource_manager()
+    assert new is not old
+    assert new.session is not None
 
 
 # -- import cost ------------------------------------------------------------------------

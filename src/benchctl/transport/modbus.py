@@ -88,6 +88,7 @@ FUNCTION_NAMES: dict[int, str] = {
 }
 
 _ORDERS = ("big", "little")
+_PAIR = struct.Struct(">2H")  # two registers as they travel on the wire
 _RTU_DEFAULTS: dict[str, Any] = {"baudrate": 9600, "bytesize": 8, "parity": "N", "stopbits": 1}
 
 
@@ -208,7 +209,10 @@ def _int_param(
 
 def registers_to_bytes(registers: list[int]) -> bytes:
     """The registers as they travel on the wire (each big-endian), for the audit record."""
-    return b"".join(int(r).to_bytes(2, "big") for r in registers)
+    try:
+        return struct.pack(f">{len(registers)}H", *registers)
+    except struct.error:  # not plain 16-bit ints: say so as int.to_bytes does
+        return b"".join(int(r).to_bytes(2, "big") for r in registers)
 
 
 def bytes_to_registers(data: bytes) -> list[int]:
@@ -236,10 +240,15 @@ def _from_abcd(abcd: bytes, word_order: str, byte_order: str) -> bytes:
     return _to_abcd(abcd, word_order, byte_order)
 
 
+def _unpack32(kind: str, wire: bytes, word_order: str, byte_order: str) -> Any:
+    """A 32-bit ``kind`` (struct's ``f`` or ``I``) from its four wire bytes."""
+    if word_order == byte_order:  # ABCD or DCBA: one struct call, no reordering
+        return struct.unpack((">" if word_order == "big" else "<") + kind, wire)[0]
+    return struct.unpack(">" + kind, _to_abcd(wire, word_order, byte_order))[0]
+
+
 def decode_float32(registers: list[int], word_order: str = "big", byte_order: str = "big") -> float:
-    value: float = struct.unpack(
-        ">f", _to_abcd(registers_to_bytes(registers), word_order, byte_order)
-    )[0]
+    value: float = _unpack32("f", registers_to_bytes(registers), word_order, byte_order)
     return value
 
 
@@ -248,9 +257,7 @@ def encode_float32(value: float, word_order: str = "big", byte_order: str = "big
 
 
 def decode_uint32(registers: list[int], word_order: str = "big", byte_order: str = "big") -> int:
-    value: int = struct.unpack(
-        ">I", _to_abcd(registers_to_bytes(registers), word_order, byte_order)
-    )[0]
+    value: int = _unpack32("I", registers_to_bytes(registers), word_order, byte_order)
     return value
 
 
@@ -267,6 +274,8 @@ class _Bus:
         self.spec = spec
         self.lock = threading.RLock()
         self.refs = 0
+        #: The reply timeout the client is set to (devices on one bus may differ).
+        self.timeout = timeout
         self.last_sent = b""
         self.last_received = b""
         self.client: Any
@@ -293,16 +302,19 @@ class _Bus:
             )
 
     def _trace(self, sending: bool, data: bytes) -> bytes:
+        # pymodbus hands over bytes; copy anything else, so the record cannot change later
+        frame = data if type(data) is bytes else bytes(data)
         if sending:
-            self.last_sent, self.last_received = bytes(data), b""
+            self.last_sent, self.last_received = frame, b""
         else:
-            self.last_received = bytes(data)
+            self.last_received = frame
         return data
 
     def set_timeout(self, timeout: float) -> None:
         # The client and its transaction manager each keep a copy of the parameters.
         self.client.comm_params.timeout_connect = timeout
         self.client.transaction.comm_params.timeout_connect = timeout
+        self.timeout = timeout
 
     def ensure_connected(self, resource: str, timeout: float) -> None:
         """Connect if not connected, with the operating system's reason on failure."""
@@ -434,8 +446,8 @@ class ModbusDevice:
 
     def read_coils(self, address: int, count: int) -> list[bool]:
         _check_span(address, count, 2000)
-        response = self._execute(0x01, address, count, lambda c: c.read_coils(
-            address, count=count, device_id=self.device_id))
+        response = self._execute(0x01, address, count, "read_coils", address, count=count,
+                                 device_id=self.device_id)
         bits = list(getattr(response, "bits", []) or [])
         if len(bits) < count:
             raise self._protocol(0x01, address, f"{len(bits)} coils in the reply, {count} asked")
@@ -447,24 +459,32 @@ class ModbusDevice:
             if not 0 <= int(value) <= 0xFFFF:
                 raise ValueError(f"a register holds 0 … 65535, got {value!r}")
         words = [int(v) for v in values]
-        self._execute(0x10, address, len(words), lambda c: c.write_registers(
-            address, words, device_id=self.device_id))
+        self._execute(0x10, address, len(words), "write_registers", address, words,
+                      device_id=self.device_id)
 
     def write_coil(self, address: int, value: bool) -> None:
         _check_span(address, 1, 1)
-        self._execute(0x05, address, 1, lambda c: c.write_coil(
-            address, bool(value), device_id=self.device_id))
+        self._execute(0x05, address, 1, "write_coil", address, bool(value),
+                      device_id=self.device_id)
 
     # -- 32-bit values --------------------------------------------------------------------
 
     def read_float32(self, address: int, *, input_registers: bool = False) -> tuple[float, bytes]:
-        """The value, and the two registers' bytes as they came off the wire (for audit)."""
-        regs = self.read_input(address, 2) if input_registers else self.read_holding(address, 2)
-        return decode_float32(regs, self.word_order, self.byte_order), registers_to_bytes(regs)
+        """The value, and the two registers' bytes as they came off the wire (for audit).
+
+        The registers become bytes once; the value is unpacked from those bytes."""
+        if not 0 <= address <= 0xFFFE:
+            _check_span(address, 2, 125)  # says what is wrong
+        wire = _PAIR.pack(*self._read(0x04 if input_registers else 0x03, address, 2))
+        value: float = _unpack32("f", wire, self.word_order, self.byte_order)
+        return value, wire
 
     def read_uint32(self, address: int, *, input_registers: bool = False) -> tuple[int, bytes]:
-        regs = self.read_input(address, 2) if input_registers else self.read_holding(address, 2)
-        return decode_uint32(regs, self.word_order, self.byte_order), registers_to_bytes(regs)
+        if not 0 <= address <= 0xFFFE:
+            _check_span(address, 2, 125)
+        wire = _PAIR.pack(*self._read(0x04 if input_registers else 0x03, address, 2))
+        value: int = _unpack32("I", wire, self.word_order, self.byte_order)
+        return value, wire
 
     def write_float32(self, address: int, value: float) -> None:
         self.write_registers(address, encode_float32(value, self.word_order, self.byte_order))
@@ -513,76 +533,123 @@ class ModbusDevice:
     # -- machinery ------------------------------------------------------------------------
 
     def _read(self, function: int, address: int, count: int) -> list[int]:
-        def call(client: Any) -> Any:
-            if function == 0x03:
-                return client.read_holding_registers(
-                    address, count=count, device_id=self.device_id)
-            return client.read_input_registers(address, count=count, device_id=self.device_id)
-
-        response = self._execute(function, address, count, call)
-        registers = list(getattr(response, "registers", []) or [])
+        """Registers by function 03 or 04: every reading comes this way, so this is
+        :meth:`_execute` spelt out for the two calls (no arguments packed, no name looked up).
+        Each register is 0 … 65535 (pymodbus decodes them from 16 bits)."""
+        bus = self._bus
+        if bus is None:
+            raise self._closed()
+        with bus.lock:
+            client = bus.client
+            if client.socket is None or bus.timeout != self.timeout:
+                self._prepare(bus)
+            try:
+                if function == 0x03:
+                    response = client.read_holding_registers(
+                        address, count=count, device_id=self.device_id)
+                else:
+                    response = client.read_input_registers(
+                        address, count=count, device_id=self.device_id)
+            except Exception as exc:
+                error = self._failure(bus, exc, function, address, count)
+                if error is None:
+                    raise
+                raise error from exc
+            raw = bus.last_received
+        if response is None or response.isError():
+            raise self._refused(response, raw, function, address, count)
+        registers: list[int] = getattr(response, "registers", None) or []
         if len(registers) != count:
             raise self._protocol(
                 function, address, f"{len(registers)} registers in the reply, {count} asked"
             )
         return registers
 
-    def _execute(self, function: int, address: int, count: int, call: Any) -> Any:
-        from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
+    def _execute(self, function: int, address: int, count: int, method: str, /, *args: Any,
+                 **kwargs: Any) -> Any:
+        """One request (the pymodbus client's ``method``) and its reply, holding the bus;
+        every failure is typed and names the resource, the function and the address.
 
+        The way through builds no message and imports nothing: that is left to failures."""
         bus = self._bus
         if bus is None:
             raise self._closed()
-        what = f"{FUNCTION_NAMES.get(function, f'function {function:02d}')} at address " \
-               f"{_address(address)}" + (f" (count {count})" if count > 1 else "")
         with bus.lock:
-            bus.ensure_connected(self.resource, self.timeout)
-            bus.set_timeout(self.timeout)
+            client = bus.client
+            if client.socket is None or bus.timeout != self.timeout:
+                self._prepare(bus)
             try:
-                response = call(bus.client)
-            except ModbusIOException as exc:
-                # No (complete) reply.  On TCP a late reply would be taken for the answer to
-                # the next request: start that one on a fresh connection.
-                if bus.spec.kind == "tcp":
-                    bus.drop()
-                raise InstrumentTimeout(
-                    self.resource,
-                    f"{what}: no reply from device {self.device_id} within "
-                    f"{format_seconds(self.timeout)} s",
-                    raw=bus.last_received or None,
-                ) from exc
-            except ConnectionException as exc:
-                bus.drop()
-                raise InstrumentConnectionError(
-                    self.resource,
-                    f"{what}: connection to {bus.spec.where} lost (it will be reopened on the "
-                    "next call)",
-                ) from exc
-            except OSError as exc:
-                bus.drop()
-                raise InstrumentConnectionError(
-                    self.resource, f"{what}: connection to {bus.spec.where} lost "
-                    f"({exc.strerror or exc}; it will be reopened on the next call)",
-                ) from exc
-            except ModbusException as exc:
-                bus.drop()
-                raise InstrumentConnectionError(
-                    self.resource, f"{what}: {type(exc).__name__}: {exc}"
-                ) from exc
+                response = getattr(client, method)(*args, **kwargs)
+            except Exception as exc:
+                error = self._failure(bus, exc, function, address, count)
+                if error is None:
+                    raise
+                raise error from exc
             raw = bus.last_received
-        if response is None:
-            raise InstrumentTimeout(self.resource, f"{what}: no reply", raw=raw or None)
-        if response.isError():
-            code = int(getattr(response, "exception_code", 0) or 0)
-            meaning = EXCEPTION_CODES.get(code, "unknown exception code")
-            raise ModbusExceptionError(
-                self.resource,
-                f"{what}: device {self.device_id} answered Modbus exception {code:#04x}, "
-                f"{meaning}",
-                code,
-                raw=raw or None,
-            )
+        if response is None or response.isError():
+            raise self._refused(response, raw, function, address, count)
         return response
+
+    def _prepare(self, bus: _Bus) -> None:
+        """With the bus held: connect if needed, and set this device's reply timeout."""
+        bus.ensure_connected(self.resource, self.timeout)
+        if bus.timeout != self.timeout:
+            bus.set_timeout(self.timeout)
+
+    def _refused(
+        self, response: Any, raw: bytes, function: int, address: int, count: int
+    ) -> InstrumentTimeout | ModbusExceptionError:
+        """No response object, or a Modbus exception response: the error that says which."""
+        what = _what(function, address, count)
+        if response is None:
+            return InstrumentTimeout(self.resource, f"{what}: no reply", raw=raw or None)
+        code = int(getattr(response, "exception_code", 0) or 0)
+        meaning = EXCEPTION_CODES.get(code, "unknown exception code")
+        return ModbusExceptionError(
+            self.resource,
+            f"{what}: device {self.device_id} answered Modbus exception {code:#04x}, {meaning}",
+            code,
+            raw=raw or None,
+        )
+
+    def _failure(
+        self, bus: _Bus, exc: Exception, function: int, address: int, count: int
+    ) -> InstrumentTimeout | InstrumentConnectionError | None:
+        """What a pymodbus call that raised means (None: not a Modbus failure, re-raise it).
+
+        Called with the bus held: a broken connection is dropped here, and the next call
+        connects again."""
+        from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
+
+        what = _what(function, address, count)
+        if isinstance(exc, ModbusIOException):
+            # No (complete) reply.  On TCP a late reply would be taken for the answer to
+            # the next request: start that one on a fresh connection.
+            if bus.spec.kind == "tcp":
+                bus.drop()
+            return InstrumentTimeout(
+                self.resource,
+                f"{what}: no reply from device {self.device_id} within "
+                f"{format_seconds(self.timeout)} s",
+                raw=bus.last_received or None,
+            )
+        if isinstance(exc, ConnectionException):
+            bus.drop()
+            return InstrumentConnectionError(
+                self.resource,
+                f"{what}: connection to {bus.spec.where} lost (it will be reopened on the "
+                "next call)",
+            )
+        if isinstance(exc, OSError):
+            bus.drop()
+            return InstrumentConnectionError(
+                self.resource, f"{what}: connection to {bus.spec.where} lost "
+                f"({exc.strerror or exc}; it will be reopened on the next call)",
+            )
+        if isinstance(exc, ModbusException):
+            bus.drop()
+            return InstrumentConnectionError(self.resource, f"{what}: {type(exc).__name__}: {exc}")
+        return None
 
     def _closed(self) -> InstrumentConnectionError:
         error = InstrumentConnectionError(self.resource, "the Modbus device is closed")
@@ -600,6 +667,12 @@ class ModbusDevice:
 
 def _address(address: int) -> str:
     return f"{address:#06x} ({address})"
+
+
+def _what(function: int, address: int, count: int) -> str:
+    """``read holding registers (03) at address 0x0100 (256) (count 2)``, for messages."""
+    name = FUNCTION_NAMES.get(function) or f"function {function:02d}"
+    return f"{name} at address {_address(address)}" + (f" (count {count})" if count > 1 else "")
 
 
 def _check_span(address: int, count: int, most: int) -> None:

@@ -1,15 +1,29 @@
 """Line transport on pyvisa with the pure-Python backend (``ResourceManager("@py")``).
 
-Reads return the exact bytes the instrument sent (``read_raw``), minus the termination.
-Terminations are explicit on every resource (a TCPIP SOCKET without them hangs until the
-timeout), and ``VI_ATTR_SUPPRESS_END_EN`` is set on SOCKET resources so pyvisa-py does not hand
-back half a line as if it were complete when the instrument pauses mid-line.
+Reads return the exact bytes the instrument sent, minus the termination.  Terminations are
+explicit on every resource (a TCPIP SOCKET without them hangs until the timeout).
 
-Known pyvisa-py behaviour worked around here: a TCPIP SOCKET whose peer closed the connection
-reads as a timeout (pyvisa-py spins on EOF until the deadline).  Before each read we wait on the
-socket ourselves when pyvisa-py holds no buffered data, so a close is seen at once; a close
-that happens in the middle of a line is detected right after the timeout.  Either way it is
-reported as InstrumentConnectionError.
+TCPIP SOCKET resources: pyvisa opens the connection and closes it; the exchanges themselves go
+straight to pyvisa-py's socket, and reads share pyvisa-py's own read buffer (so anything
+pyvisa already buffered is read first and ``flush`` discards both).  A line ends at the last
+byte of the read termination, as a VISA read with the termination character enabled does.
+This path exists for three reasons pyvisa-py cannot give us:
+
+* one overall deadline per line, and a half line that times out is discarded and attached to
+  the InstrumentTimeout (``raw``);
+* a connection the instrument closed is an InstrumentConnectionError at once, not a timeout
+  (pyvisa-py spins on EOF until the deadline), also in the middle of a line;
+* writes have a timeout too (pyvisa-py's wait for a full send buffer has none);
+
+and it costs one ``select`` and one ``recv`` per reply and one ``send`` per command: less
+client CPU per reading than a bare ``pyvisa`` query (figure 1, benchmarks/driver_overhead.py).
+Other resources (ASRL, INSTR, GPIB, USB) read through pyvisa's ``read_raw``.
+
+The ResourceManager is cached for the process.  pyvisa hands every ``ResourceManager("@py")``
+the same object, so anyone in the process closing theirs closes ours (and every resource it
+opened): :func:`resource_manager` notices the dead session and makes a new one, and a
+transport whose resource was closed that way reports InstrumentConnectionError ("resource is
+closed"), so the engine reopens it.
 """
 
 from __future__ import annotations
@@ -38,16 +52,30 @@ if TYPE_CHECKING:
 _rm: ResourceManager | None = None
 _rm_lock = threading.Lock()
 
+_CHUNK = 4096
+
 
 def resource_manager() -> ResourceManager:
-    """The process-wide pyvisa ResourceManager on pyvisa-py, created on first use."""
+    """The process-wide pyvisa ResourceManager on pyvisa-py, created on first use and again
+    when its session was closed (by anyone: every ``ResourceManager("@py")`` in the process
+    is one object, so ``pyvisa.ResourceManager("@py").close()`` elsewhere closes ours)."""
     global _rm
     with _rm_lock:
-        if _rm is None:
+        if _rm is None or not _rm_alive(_rm):
             import pyvisa
 
             _rm = pyvisa.ResourceManager("@py")
         return _rm
+
+
+def _rm_alive(rm: ResourceManager) -> bool:
+    import pyvisa
+
+    try:
+        rm.session  # noqa: B018 - the property raises InvalidSession once closed
+    except pyvisa.errors.InvalidSession:
+        return False
+    return True
 
 
 class VisaTransport(Transport):
@@ -72,6 +100,12 @@ class VisaTransport(Transport):
         self.settings = serial if serial is not None else SerialSettings()
         self._is_asrl = resource.upper().startswith("ASRL")
         self._is_socket = resource.upper().endswith("::SOCKET")
+        #: A VISA read ends at the last byte of the termination (VI_ATTR_TERMCHAR).
+        self._term_byte = read_termination[-1:]
+        #: SOCKET resources: pyvisa-py's socket and the session whose read buffer we share;
+        #: None for other resources (and once closed), which go through pyvisa.
+        self._sock: socket.socket | None = None
+        self._visa_session: Any = None
         kwargs: dict[str, Any] = {
             "read_termination": read_termination.decode("latin-1"),
             "write_termination": write_termination.decode("latin-1"),
@@ -92,35 +126,131 @@ class VisaTransport(Transport):
             raise error from exc
         self._inst: MessageBasedResource = inst
         # The resource's timeout as last set here: reading it back from pyvisa costs a
-        # backend attribute call on every line (benchmarks/driver_overhead.py).
+        # backend attribute call on every line.
         self._timeout_ms = _ms(timeout)
         if self._is_socket:
-            # pyvisa-py connects without blocking and reports success even when the port
-            # refused the connection; ask the socket itself.
-            refused = self._socket_error()
+            session = _visa_session(inst)
+            sock = getattr(session, "interface", None)
             try:
+                # pyvisa-py connects without blocking and reports success even when the port
+                # refused the connection; ask the socket itself.
+                refused = (sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                           if isinstance(sock, socket.socket) else 0)
                 if refused:
                     raise OSError(refused, os.strerror(refused))
+                # Should a read ever go through pyvisa-py, it must not hand back half a line
+                # as if it were complete when the instrument pauses mid-line.
                 inst.set_visa_attribute(constants.VI_ATTR_SUPPRESS_END_EN, True)
             except Exception as exc:
                 self.close()
                 raise InstrumentConnectionError(resource, f"cannot open: {exc}") from exc
+            if isinstance(sock, socket.socket) and isinstance(
+                getattr(session, "_pending_buffer", None), bytearray
+            ):
+                # Non-blocking: a send or recv never waits; select() does, with a deadline.
+                # (pyvisa-py itself selects before every send and recv, so it is not upset.)
+                sock.setblocking(False)
+                self._sock, self._visa_session = sock, session
 
     # -- writing --------------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
+        sock = self._sock
+        if sock is None:
+            try:
+                self._inst.write_raw(data + self.write_termination)
+            except Exception as exc:
+                raise self._error(exc, "write") from exc
+            return
+        payload = data + self.write_termination
         try:
-            self._inst.write_raw(data + self.write_termination)
-        except Exception as exc:
-            raise self._error(exc, "write") from exc
+            sent = sock.send(payload)
+        except BlockingIOError:
+            sent = 0
+        except (OSError, ValueError) as exc:
+            raise self._lost(sock, exc, "write") from exc
+        if sent < len(payload):
+            self._send_rest(sock, memoryview(payload)[sent:])
+
+    def _send_rest(self, sock: socket.socket, rest: memoryview) -> None:
+        """The rest of a command the socket's send buffer could not take at once."""
+        deadline = time.monotonic() + self.timeout
+        while rest:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise InstrumentTimeout(
+                    self.resource, f"could not send within {format_seconds(self.timeout)} s")
+            try:
+                _, ready, _ = select.select([], [sock], [], remaining)
+                if ready:
+                    rest = rest[sock.send(rest):]
+            except BlockingIOError:
+                continue
+            except (OSError, ValueError) as exc:
+                raise self._lost(sock, exc, "write") from exc
 
     # -- reading --------------------------------------------------------------------------
 
     def read_line(self, timeout: float | None = None) -> bytes:
-        limit = self.timeout if timeout is None else timeout
+        if self._sock is None:
+            return self._read_line_visa(timeout)
+        buffer: bytearray = self._visa_session._pending_buffer
+        end = buffer.find(self._term_byte)
+        if end < 0:
+            end = self._receive(self._sock, buffer, self.timeout if timeout is None else timeout)
+        end += 1
+        data = bytes(buffer[:end])
+        del buffer[:end]
+        return self._strip(data)
+
+    def _receive(self, sock: socket.socket, buffer: bytearray, limit: float) -> int:
+        """SOCKET: receive into ``buffer`` until it holds a termination byte (its index)."""
+        term = self._term_byte
         deadline = time.monotonic() + limit
-        self._wait_readable(deadline)
-        wanted = _ms(max(deadline - time.monotonic(), 0.001))
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise self._read_timeout(buffer, limit)
+            try:
+                ready, _, _ = select.select([sock], [], [], remaining)
+                if not ready:
+                    continue
+                chunk = sock.recv(_CHUNK)
+            except BlockingIOError:
+                continue
+            except (OSError, ValueError) as exc:
+                buffer.clear()
+                raise self._lost(sock, exc, "read") from exc
+            if not chunk:
+                partial = bytes(buffer)
+                buffer.clear()
+                where = f" in the middle of a reply: {partial!r}" if partial else ""
+                raise InstrumentConnectionError(
+                    self.resource, f"connection closed by the instrument{where}",
+                    raw=partial or None)
+            searched = len(buffer)
+            buffer += chunk
+            end = buffer.find(term, searched)
+            if end >= 0:
+                return end
+
+    def _read_timeout(self, buffer: bytearray, limit: float) -> InstrumentTimeout:
+        partial = bytes(buffer)
+        buffer.clear()
+        seconds = format_seconds(limit)
+        if not partial:
+            return InstrumentTimeout(self.resource, f"no complete reply within {seconds} s")
+        return InstrumentTimeout(
+            self.resource,
+            f"incomplete reply within {seconds} s (no {self.read_termination!r} terminator): "
+            f"{partial!r}",
+            raw=partial,
+        )
+
+    def _read_line_visa(self, timeout: float | None) -> bytes:
+        """Not a SOCKET: one ``read_raw`` with pyvisa's timeout set to what is left."""
+        limit = self.timeout if timeout is None else timeout
+        wanted = _ms(limit)
         previous = self._timeout_ms
         try:
             if wanted != previous:
@@ -133,50 +263,22 @@ class VisaTransport(Transport):
                 # the resource may be gone; the read already reported why
                 with contextlib.suppress(Exception):
                     self._inst.timeout = previous
+        return self._strip(data)
+
+    def _strip(self, data: bytes) -> bytes:
         term = self.read_termination
         if data.endswith(term):
             return data[: -len(term)]
-        if data.endswith(term[-1:]):  # VISA ends a read on the last termination byte only
+        if data.endswith(self._term_byte):  # VISA ends a read on the last termination byte
             return data[:-1]
         return data
 
-    def _wait_readable(self, deadline: float) -> None:
-        """SOCKET only: block until data or EOF, so a closed connection is reported at once."""
-        session = self._session()
-        sock = getattr(session, "interface", None)
-        pending = getattr(session, "_pending_buffer", None)
-        if not isinstance(sock, socket.socket) or pending is None or len(pending):
-            return
-        remaining = deadline - time.monotonic()
-        try:
-            ready, _, _ = select.select([sock], [], [], max(remaining, 0.0))
-        except (OSError, ValueError):
-            return  # let pyvisa report it
-        if ready and self._peer_closed():
-            raise InstrumentConnectionError(self.resource, "connection closed by the instrument")
-
-    def _socket_error(self) -> int:
-        sock = getattr(self._session(), "interface", None)
-        if not isinstance(sock, socket.socket):
-            return 0
-        return sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-
-    def _session(self) -> Any:
-        sessions = getattr(self._inst.visalib, "sessions", None)
-        if not isinstance(sessions, dict):
-            return None
-        return sessions.get(self._inst.session)
-
-    def _peer_closed(self) -> bool:
-        sock = getattr(self._session(), "interface", None)
-        if not isinstance(sock, socket.socket):
-            return False
-        try:
-            return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
-        except BlockingIOError:
-            return False
-        except OSError:
-            return True
+    def _lost(self, sock: socket.socket, exc: Exception, what: str) -> InstrumentConnectionError:
+        """An OSError on the SOCKET: closed under us (e.g. its ResourceManager was closed),
+        or the connection broke."""
+        if sock.fileno() < 0:
+            return InstrumentConnectionError(self.resource, f"{what} failed: resource is closed")
+        return InstrumentConnectionError(self.resource, f"connection lost ({what}): {exc}")
 
     def _error(self, exc: Exception, what: str, limit: float | None = None) -> InstrumentError:
         import pyvisa
@@ -185,10 +287,6 @@ class VisaTransport(Transport):
         if isinstance(exc, pyvisa.errors.VisaIOError):
             code = exc.error_code
             if code == constants.VI_ERROR_TMO:
-                if self._is_socket and self._peer_closed():
-                    return InstrumentConnectionError(
-                        self.resource, "connection closed by the instrument"
-                    )
                 seconds = format_seconds(self.timeout if limit is None else limit)
                 if what == "write":
                     return InstrumentTimeout(self.resource, f"could not send within {seconds} s")
@@ -207,23 +305,24 @@ class VisaTransport(Transport):
     # -- housekeeping ---------------------------------------------------------------------
 
     def flush_input(self) -> None:
-        """Discard what pyvisa buffered and what the connection has received (no waiting)."""
+        """Discard what is buffered and what the connection has received (no waiting)."""
         from pyvisa import constants
 
-        try:
-            session = self._session()
-            sock = getattr(session, "interface", None)
-            if self._is_socket and isinstance(sock, socket.socket):
-                self._inst.flush(constants.BufferOperation.discard_read_buffer_no_io)
+        sock = self._sock
+        if sock is not None:
+            self._visa_session._pending_buffer.clear()
+            try:
                 _drain(sock)
-            else:
-                self._inst.flush(constants.BufferOperation.discard_read_buffer)
-        except InstrumentError:
-            raise
+            except (OSError, ValueError) as exc:
+                raise self._lost(sock, exc, "flush") from exc
+            return
+        try:
+            self._inst.flush(constants.BufferOperation.discard_read_buffer)
         except Exception as exc:
             raise self._error(exc, "flush") from exc
 
     def close(self) -> None:
+        self._sock = self._visa_session = None
         # closing a dead resource must not hide the error that killed it
         with contextlib.suppress(Exception):
             self._inst.close()
@@ -232,14 +331,21 @@ class VisaTransport(Transport):
         return f"VisaTransport({self.resource!r})"
 
 
+def _visa_session(inst: Any) -> Any:
+    """pyvisa-py's session object behind ``inst`` (None if this backend has none)."""
+    sessions = getattr(inst.visalib, "sessions", None)
+    return sessions.get(inst.session) if isinstance(sessions, dict) else None
+
+
 def _ms(seconds: float) -> int:
     return max(1, round(seconds * 1000))
 
 
 def _drain(sock: socket.socket) -> None:
+    """Discard what a non-blocking socket has received, without waiting."""
     while True:
         try:
-            chunk = sock.recv(4096, socket.MSG_DONTWAIT)
+            chunk = sock.recv(_CHUNK)
         except BlockingIOError:
             return
         if not chunk:
