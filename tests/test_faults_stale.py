@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from benchhelp import BALANCE_SIM, DUT, ROOM_SIM, bench_text
 from crashhelp import simulated_job
 from faulthelp import Fault, record_row, run_probe, slow
@@ -73,10 +74,18 @@ def test_balance_late_weight_is_not_the_next_points(tmp_path: Path) -> None:
 
 
 @slow
-def test_pace_late_pressure_is_not_the_next_points(tmp_path: Path) -> None:
+@pytest.mark.parametrize("instrument, driver, expected, tolerance", [
+    ("controller", "druck_pace", (500.0, "kPa"), 5.0),
+    # Modbus TCP: the transaction id of a late response is not the next request's (pymodbus
+    # skips it), and the transport starts the next request on a fresh connection anyway.
+    ("gauge", "modbus_pressure_gauge", (5.0, "bar"), 0.05),
+])
+def test_late_pressure_is_not_the_next_points(instrument: str, driver: str,
+                                              expected: tuple[float, str], tolerance: float,
+                                              tmp_path: Path) -> None:
     with simulated_job("pressure", tmp_path / "sim") as job:
         world = job.sim.world
-        bench = _fast(load_bench(job.bench), "controller", timeout=1.0)
+        bench = _fast(load_bench(job.bench), instrument, timeout=1.0)
         dut = tmp_path / "dut.toml"
         dut.write_text(DUT, encoding="utf-8")
 
@@ -87,46 +96,17 @@ def test_pace_late_pressure_is_not_the_next_points(tmp_path: Path) -> None:
                 pace.set_output(True)
                 time.sleep(0.2)  # 200 s simulated: at 500 kPa
 
-        result = run_probe(bench=bench, instrument="controller", world=world,
+        result = run_probe(bench=bench, instrument=instrument, world=world,
                            control=job.sim.control_address, tmp=tmp_path, dut_file=dut,
                            faults=[Fault("slow", delay=3.0 * job.speed)], on_point=pressurise)
         world.get("controller").vent()
     assert result.outcome.state == "completed"
-    values = result.values("controller")
-    (value, _unit), = values["probe.02"]
-    _row("pressure", "controller", "druck_pace", "late reply (3 s), then 500 kPa", result,
-         values["probe.02"], [(500.0, "kPa")], tolerance=5.0)
-    assert abs(value - 500.0) < 5.0, values
-
-
-@slow
-def test_pressure_gauge_late_reading_is_not_the_next_points(tmp_path: Path) -> None:
-    """Modbus TCP: the transaction id of a late response is not the next request's (pymodbus
-    skips it), and the transport starts the next request on a fresh connection anyway."""
-    with simulated_job("pressure", tmp_path / "sim") as job:
-        world = job.sim.world
-        bench = _fast(load_bench(job.bench), "gauge", timeout=1.0)
-        dut = tmp_path / "dut.toml"
-        dut.write_text(DUT, encoding="utf-8")
-
-        def pressurise(key: str) -> None:
-            if key == "probe.01":
-                pace = world.get("controller")
-                pace.set_setpoint(500.0)
-                pace.set_output(True)
-                time.sleep(0.2)  # 200 s simulated: at 500 kPa
-
-        result = run_probe(bench=bench, instrument="gauge", world=world,
-                           control=job.sim.control_address, tmp=tmp_path, dut_file=dut,
-                           faults=[Fault("slow", delay=3.0 * job.speed)], on_point=pressurise)
-        world.get("controller").vent()
-    assert result.outcome.state == "completed"
-    values = result.values("gauge")
+    values = result.values(instrument)
     (value, unit), = values["probe.02"]
-    _row("pressure", "gauge", "modbus_pressure_gauge", "late reply (3 s), then 500 kPa", result,
-         values["probe.02"], [(5.0, "bar")], tolerance=0.05)
+    _row("pressure", instrument, driver, "late reply (3 s), then 500 kPa", result,
+         values["probe.02"], [expected], tolerance=tolerance)
     assert result.observed[0].retries >= 1
-    assert unit == "bar" and abs(value - 5.0) < 0.05, values
+    assert unit == expected[1] and abs(value - expected[0]) < tolerance, values
 
 
 def _transmitter_bench(resource: str, control: str, path: Path) -> BenchConfig:
