@@ -311,3 +311,51 @@ def test_help_language_switch_and_mouse(register_db: Any) -> None:
     assert "QUÁ HẠN" in seen["vi"] and "Thêm thiết bị" in seen["vi"]  # the footer too
     assert "benchctl — trợ giúp" in seen["help"] and "Tạm dừng" in seen["help"]
     assert seen["mode"] == "history"
+
+
+def test_prepared_screens_switch_at_once_and_keep_their_styles(register_db: Any) -> None:
+    """Built at start-up (as `benchctl tui` does), every screen is shown on the next frame
+    of its key: no 50 ms hold of Textual's switch_mode, and a screen shown again keeps the
+    styles it had; F8 translates the footer in place. Objects built at start-up are kept out
+    of the garbage collector's way while the app runs, and given back when it ends."""
+    import gc
+
+    app = BenchApp(None, register_db, lang="en", poll=False, today=lambda: TODAY)
+    app.PREPARE_SCREENS = True
+    seen: dict[str, Any] = {}
+
+    async def scenario() -> None:
+        async with app.run_test(size=(150, 40)) as pilot:
+            await wait_for(pilot, lambda: all(
+                app._mode_ready(m) for m in app.MODES), "every screen built")
+            await wait_for(pilot, lambda: gc.get_freeze_count() > 0, "start-up objects kept")
+            await pilot.pause(1.2)  # the screens are laid out off screen a second later
+            for mode, title in (("register", "Register"), ("history", "History"),
+                                ("run", "Run"), ("bench", "Bench")):
+                app.switch_mode(mode)
+                seen[f"{mode} held"] = app._batch_count  # Textual's switch holds 50 ms
+                await pilot.pause(0.1)
+                seen[f"{mode} shows"] = f"│ {title}" in screen_text(app)
+            app.switch_mode("register")
+            await pilot.pause(0.2)
+            overdue = app.screen.query_one("#assets", DataTable)
+            seen["styles"] = (overdue.styles.height, overdue.styles.background)
+            app.switch_mode("bench")
+            await pilot.pause(0.1)
+            app.switch_mode("register")
+            await pilot.pause(0.1)
+            seen["styles again"] = (overdue.styles.height, overdue.styles.background)
+            footer = app.screen.query_one("LocalFooter")
+            await pilot.press("f8")
+            await pilot.pause(0.2)
+            seen["footer"] = app.screen.query_one("LocalFooter") is footer  # not rebuilt
+            seen["vi"] = screen_text(app)
+        seen["frozen after"] = gc.get_freeze_count()
+
+    asyncio.run(scenario())
+    for mode in ("register", "history", "run", "bench"):
+        assert seen[f"{mode} held"] == 0, mode
+        assert seen[f"{mode} shows"], mode
+    assert seen["styles again"] == seen["styles"]
+    assert seen["footer"] and "f1 Trợ giúp" in seen["vi"] and "│ Sổ thiết bị" in seen["vi"]
+    assert seen["frozen after"] == 0

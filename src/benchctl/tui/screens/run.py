@@ -245,13 +245,13 @@ class RunScreen(BaseScreen):
         self.load_setup()
         self._shown_version = -1
 
-    def on_screen_resume(self) -> None:
-        super().on_screen_resume()
-        if self.ready and self.bench_app.run_model.state == "setup" and self.setup is not None:
+    def on_shown(self) -> None:
+        if self.bench_app.run_model.state == "setup" and self.setup is not None:
             self.load_setup()  # DUTs and references registered since (choices are kept)
 
     def load_setup(self) -> None:
-        self.background(lambda: load_setup(self.bench_app), self._setup_loaded_cb)
+        self.background(lambda: load_setup(self.bench_app), self._setup_loaded_cb,
+                        latest="setup")
 
     def _setup_loaded_cb(self, data: SetupData) -> None:
         self.setup = data
