@@ -9,6 +9,7 @@ their own threads and never wait for the UI, the UI never waits for them.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import gc
 import getpass
@@ -38,7 +39,7 @@ from .screens.help import HelpScreen
 from .screens.history import HistoryScreen
 from .screens.register import RegisterScreen
 from .screens.run import RunScreen
-from .widgets.prompt_dialogs import ConfirmQuestion, PromptDialog
+from .widgets.prompt_dialogs import ConfirmQuestion, OverrideReason, PromptDialog
 
 #: Redraws per second: enough to look live, few enough to stay calm over SSH.
 TICK_HZ = 5.0
@@ -248,7 +249,12 @@ class BenchApp(App[int]):
                            state=tr(self, f"tui.state.{state}")),
                         severity="information" if state == "completed" else "warning")
         elif kind == "refused":
-            self.notify(str(event.get("message")), severity="error", timeout=15)
+            job = event.get("job")
+            if (event.get("fitness") and isinstance(job, RunJob) and job.resume_id is None
+                    and not job.override_reason):
+                self.ask_override(job, str(event.get("message") or ""))
+            else:
+                self.notify(str(event.get("message")), severity="error", timeout=15)
         elif kind == "paused" and event.get("reason"):
             self.notify(tr(self, "tui.note.paused", reason=event["reason"]),
                         severity="warning", timeout=8)
@@ -263,6 +269,23 @@ class BenchApp(App[int]):
             return
         self.switch_mode("run")
         self.runs.start(job, self.bench, self._spawn)
+
+    def ask_override(self, job: RunJob, refusal: str) -> None:
+        """A reference was refused as unfit: ask for the reason to use it anyway; with one,
+        the same run starts again and records it (as ``run --override-reason``)."""
+
+        def answered(reason: str | None) -> None:
+            if reason:
+                self._start_when_free(dataclasses.replace(job, override_reason=reason))
+
+        self.push_screen(OverrideReason(refusal), answered)
+
+    def _start_when_free(self, job: RunJob, tries: int = 50) -> None:
+        # The refused run's thread may still be letting go of the instruments.
+        if self.runs.active and tries > 0:
+            self.set_timer(0.1, lambda: self._start_when_free(job, tries - 1))
+            return
+        self.start_run(job)
 
     def _spawn(self, fn: Callable[[], None]) -> Any:
         return self.run_worker(fn, thread=True, group="run", name="run", exit_on_error=False)

@@ -98,6 +98,9 @@ def export_run(db: Any, run_id: int, folder: Path, lang: str, what: str) -> list
 
 class HistoryScreen(BaseScreen):
     title_id = "tui.screen.history"
+    #: The list of runs has the keys (Enter, E, D, R): a filter field first would take
+    #: them as typing. Tab or a click reaches the filters.
+    AUTO_FOCUS = "#runs"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "show_run", "tui.key.details", show=False),
         Binding("e", "export('certificate')", "tui.key.export_certificate"),
