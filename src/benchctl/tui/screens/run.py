@@ -297,6 +297,7 @@ class RunScreen(BaseScreen):
         self._bindings_key: tuple[str, bool] | None = None
         self._rows_shown = 0
         self._references_shown: list[tuple[str, str, ReferenceRow | None]] = []
+        self._setup_day: dt.date | None = None
 
     # -- layout --------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -349,7 +350,10 @@ class RunScreen(BaseScreen):
                         latest="setup")
 
     def _setup_loaded_cb(self, data: SetupData) -> None:
-        self.setup = data
+        today = self.bench_app.today()
+        if data == self.setup and today == self._setup_day:
+            return  # as shown (each visit asks again): the form is not rebuilt
+        self.setup, self._setup_day = data, today
         self._setup_loaded = True
         proc = self.query_one("#procedure", Select)
         before = proc.value  # a new run keeps the last choices where they still apply
