@@ -9,8 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.widgets import Button
-from tuihelp import TERMINAL, answer, drive_run, screen_text, start_from_setup, wait_for
+from textual.widgets import Button, Input, Select
+from tuihelp import (
+    TERMINAL,
+    answer,
+    drive_run,
+    screen_text,
+    start_from_setup,
+    type_into,
+    wait_for,
+)
 
 from benchctl import i18n
 from benchctl.config import load_bench
@@ -19,7 +27,7 @@ from benchctl.store import open_database
 from benchctl.tui.app import BenchApp
 from benchctl.tui.widgets.error_chart import ErrorChart, chart_points
 from benchctl.tui.widgets.points_table import PointsTable
-from benchctl.tui.widgets.prompt_dialogs import PromptDialog
+from benchctl.tui.widgets.prompt_dialogs import OverrideReason, PromptDialog
 
 
 def _app(bench_dir: Path, **kw: Any) -> BenchApp:
@@ -217,10 +225,12 @@ def test_a_second_prompt_waits_for_the_first(bench_dir: Path, simulation: Any,
 def test_reference_past_due_refused_then_used_with_a_recorded_reason(
         bench_dir: Path, simulation: Any) -> None:
     """The weights' certificate is due 2027-12-01; on 2028-01-05 the setup shows it past due
-    and the run is refused; with a reason (and who performs it) the run goes, and both are
-    in the record."""
+    and the run is refused: the TUI says why and asks for a reason to use them anyway (as
+    ``run --override-reason``). Cancelled, the run stays refused; with a reason the same run
+    starts again and goes, and the reason and who performs it are in the record."""
     app = _app(bench_dir, lang="en", today=lambda: dt.date(2028, 1, 5))
     seen: dict[str, Any] = {}
+    reason = "recalibration booked for 2028-01-20; weights checked today"
 
     async def scenario() -> None:
         async with app.run_test(size=(140, 40)) as pilot:
@@ -230,20 +240,94 @@ def test_reference_past_due_refused_then_used_with_a_recorded_reason(
             await wait_for(pilot, lambda: "PAST DUE" in screen_text(app), "the due date")
             seen["setup"] = screen_text(app)
             params = "loads=5 rep_n=2 down=false"
-            await start_from_setup(pilot, app, params=params)
-            await wait_for(pilot, lambda: app.run_model.state in TERMINAL, "the refusal")
+            fields = {"#performed-by": "Nguyễn Văn An"}
+            await start_from_setup(pilot, app, params=params, fields=fields)
+            await wait_for(pilot, lambda: isinstance(app.screen, OverrideReason), "the why")
             seen["refused"] = (app.run_model.state, app.run_model.message)
+            await pilot.pause(0.1)
+            seen["dialog"] = screen_text(app)
+            seen["dialog_text"] = str(app.screen.query_one("#override-text").render())
+            app.screen.query_one("#override-cancel", Button).press()
+            await wait_for(pilot, lambda: not isinstance(app.screen, OverrideReason),
+                           "the dialog to close")
+            await pilot.pause(0.2)
+            seen["cancelled"] = app.run_model.state
             app.get_screen_stack("run")[0].action_new_run()
-            await start_from_setup(pilot, app, params=params, fields={
-                "#override": "recalibration booked for 2028-01-20; weights checked today",
-                "#performed-by": "Nguyễn Văn An"})
+            await start_from_setup(pilot, app, params=params, fields=fields)
+            await wait_for(pilot, lambda: isinstance(app.screen, OverrideReason), "asked again")
+            dialog = app.screen
+            await pilot.pause(0.1)
+            dialog.query_one("#override-ok", Button).press()  # no reason: not accepted
+            await pilot.pause(0.1)
+            seen["empty"] = str(dialog.query_one("#override-error").render())
+            await type_into(pilot, dialog.query_one("#override-reason", Input), reason)
+            dialog.query_one("#override-ok", Button).press()
+            await wait_for(pilot, lambda: app.run_model.state in ("running", "paused"),
+                           "the run started again")
             await drive_run(pilot, app, simulation.world)
 
     asyncio.run(scenario())
     assert "KLC-2025-0412" in seen["setup"] and "2027-12-01 PAST DUE" in seen["setup"]
     state, message = seen["refused"]
     assert state == "refused" and "2027-12-01" in (message or "")
+    assert "Reference refused for this run" in seen["dialog"] and "2027-12-01" in seen["dialog"]
+    assert "printed on the certificate" in seen["dialog_text"]
+    assert seen["cancelled"] == "refused"
+    assert "Give a reason" in seen["empty"]
     assert app.run_model.state == "completed", app.run_model.message
     doc = run_document(app.db, app.run_model.run_id)  # type: ignore[arg-type]
-    assert doc["references"][0]["override_reason"].startswith("recalibration booked")
+    assert doc["references"][0]["override_reason"] == reason
     assert doc["performed_by"] == "Nguyễn Văn An"
+
+
+def test_performer_chosen_from_the_person_register(bench_dir: Path, simulation: Any) -> None:
+    """Once the person register has people, who performs the run is chosen from its active
+    operators (a reviewer is not offered); a run is not started without one, and the one
+    chosen is recorded."""
+    from benchctl.store import repository as repo
+
+    app = _app(bench_dir, lang="vi")
+    with app.db.session() as s:
+        repo.add_person(s, "Trần Thị Bình", ["operator"])
+        repo.add_person(s, "Nguyễn Văn An", ["operator", "reviewer"])
+        repo.add_person(s, "Lê Văn Cường", ["reviewer"])
+    seen: dict[str, Any] = {}
+
+    async def scenario() -> None:
+        async with app.run_test(size=(140, 40)) as pilot:
+            app.switch_mode("run")
+            screen = app.screen
+            await wait_for(pilot, lambda: getattr(screen, "setup", None) is not None, "setup")
+            await pilot.pause(0.1)
+            seen["switch"] = screen.query_one("#performer-switch").current
+            choice = screen.query_one("#performer", Select)
+            seen["offered"] = [str(label) for label, _v in choice._options if str(label)]
+            choice.clear()
+            screen.query_one("#procedure", Select).value = "nawi_balance"
+            await pilot.pause(0.05)
+            screen.query_one("#params", Input).value = "loads=5 rep_n=2 down=false"
+            screen.query_one("#start", Button).press()
+            await pilot.pause(0.1)
+            seen["blank"] = (app.run_model.state,
+                             str(screen.query_one("#setup-error").render()))
+            choice.value = "Trần Thị Bình"
+            dut = screen.query_one("#dut", Select)
+            chosen_dut = dut.value
+            dut.clear()
+            screen.query_one("#start", Button).press()
+            await pilot.pause(0.1)
+            seen["no dut"] = (app.run_model.state,
+                              str(screen.query_one("#setup-error").render()))
+            dut.value = chosen_dut
+            screen.query_one("#start", Button).press()
+            await wait_for(pilot, lambda: app.run_model.state != "setup", "the run to start")
+            await drive_run(pilot, app, simulation.world)
+
+    asyncio.run(scenario())
+    assert seen["switch"] == "performer"
+    assert seen["offered"] == ["Nguyễn Văn An", "Trần Thị Bình"]
+    assert seen["blank"] == ("setup", i18n.t("tui.run.choose_performer", "vi"))
+    assert seen["no dut"] == ("setup", i18n.t("tui.run.choose_dut", "vi"))
+    assert app.run_model.state == "completed", app.run_model.message
+    doc = run_document(app.db, app.run_model.run_id)  # type: ignore[arg-type]
+    assert doc["performed_by"] == "Trần Thị Bình"

@@ -222,6 +222,9 @@ def test_register_due_dates_add_and_edit(register_db: Any) -> None:
                                  ("accuracy_class", "II"), ("resolution", "0.3"),
                                  ("range_max", "6,200")):
                 await type_into(pilot, form.query_one(f"#f-{field}", Input), value)
+            form.query_one("#form-save", Button).press()  # no kind chosen yet
+            await pilot.pause(0.2)
+            seen["kind_error"] = str(form.query_one("#form-error").render())
             form.query_one("#f-kind", Select).value = "balance"
             form.query_one("#form-save", Button).press()
             await pilot.pause(0.2)
@@ -270,6 +273,8 @@ def test_register_due_dates_add_and_edit(register_db: Any) -> None:
     assert "due in 12 d" in seen["soon"].plain and "yellow" in str(seen["soon"].style)
     assert seen["ok"].plain == "2027-09-17" and "green" in str(seen["ok"].style)
     assert "Past due: 1" in seen["summary"] and "Due within 30 days: 1" in seen["summary"]
+    assert seen["kind_error"] == i18n.t("tui.form.required", "en",
+                                        field=i18n.t("tui.field.kind", "en"))
     assert "0.3" in seen["form_error"] or "0,3" in seen["form_error"]
     assert seen["id_locked"] is True and "d = 0.1" in seen["params"]
     assert "due date must come after" in seen["cert_error"]
@@ -311,3 +316,160 @@ def test_help_language_switch_and_mouse(register_db: Any) -> None:
     assert "QUÁ HẠN" in seen["vi"] and "Thêm thiết bị" in seen["vi"]  # the footer too
     assert "benchctl — trợ giúp" in seen["help"] and "Tạm dừng" in seen["help"]
     assert seen["mode"] == "history"
+
+
+def test_prepared_screens_switch_at_once_and_keep_their_styles(register_db: Any) -> None:
+    """Built at start-up (as `benchctl tui` does), every screen is shown on the next frame
+    of its key: no 50 ms hold of Textual's switch_mode, and a screen shown again keeps the
+    styles it had; F8 translates the footer in place. Objects built at start-up are kept out
+    of the garbage collector's way while the app runs, and given back when it ends."""
+    import gc
+
+    app = BenchApp(None, register_db, lang="en", poll=False, today=lambda: TODAY)
+    app.PREPARE_SCREENS = True
+    seen: dict[str, Any] = {}
+
+    async def scenario() -> None:
+        async with app.run_test(size=(150, 40)) as pilot:
+            await wait_for(pilot, lambda: all(
+                app._mode_ready(m) for m in app.MODES), "every screen built")
+            await wait_for(pilot, lambda: gc.get_freeze_count() > 0, "start-up objects kept")
+            await pilot.pause(1.2)  # the screens are laid out off screen a second later
+            for mode, title in (("register", "Register"), ("history", "History"),
+                                ("run", "Run"), ("bench", "Bench")):
+                app.switch_mode(mode)
+                seen[f"{mode} held"] = app._batch_count  # Textual's switch holds 50 ms
+                await pilot.pause(0.1)
+                seen[f"{mode} shows"] = f"│ {title}" in screen_text(app)
+            app.switch_mode("register")
+            await pilot.pause(0.2)
+            overdue = app.screen.query_one("#assets", DataTable)
+            seen["styles"] = (overdue.styles.height, overdue.styles.background)
+            app.switch_mode("bench")
+            await pilot.pause(0.1)
+            app.switch_mode("register")
+            await pilot.pause(0.1)
+            seen["styles again"] = (overdue.styles.height, overdue.styles.background)
+            footer = app.screen.query_one("LocalFooter")
+            await pilot.press("f8")
+            await pilot.pause(0.2)
+            seen["footer"] = app.screen.query_one("LocalFooter") is footer  # not rebuilt
+            seen["vi"] = screen_text(app)
+        seen["frozen after"] = gc.get_freeze_count()
+
+    asyncio.run(scenario())
+    for mode in ("register", "history", "run", "bench"):
+        assert seen[f"{mode} held"] == 0, mode
+        assert seen[f"{mode} shows"], mode
+    assert seen["styles again"] == seen["styles"]
+    assert seen["footer"] and "f1 Trợ giúp" in seen["vi"] and "│ Sổ thiết bị" in seen["vi"]
+    assert seen["frozen after"] == 0
+
+
+def test_history_export_by_keys_writes_the_reports(runs_db: Any, tmp_path: Path) -> None:
+    """F4, Enter on a run, D and E, as a technician presses them: the data (CSV through
+    benchctl.reports.write_report, XLSX, JSON) and the certificate (HTML, PDF) are written
+    into the export folder; the CSV holds every result of the run."""
+    import csv
+
+    bench, db = runs_db
+    out = tmp_path / "exports"
+    app = BenchApp(bench, db, lang="en", poll=False, export_dir=out)
+    seen: dict[str, Any] = {}
+
+    async def scenario() -> None:
+        async with app.run_test(size=(150, 40)) as pilot:
+            await pilot.press("f4")
+            screen = app.screen
+            await wait_for(pilot, lambda: len(screen.runs) == 2, "two runs")
+            seen["focus"] = app.focused.id if app.focused else None
+            await pilot.press("enter")  # the highlighted run: the newest
+            await wait_for(pilot, lambda: screen.document is not None, "the run")
+            seen["run"] = screen.document["run_id"]
+            await pilot.press("d")
+            await wait_for(pilot, lambda: (out / "run-2-data.json").exists(), "the data")
+            await pilot.press("e")
+            await wait_for(pilot, lambda: (out / "run-2-certificate-en.pdf").exists(),
+                           "the certificate")
+            await pilot.pause(0.3)
+            seen["notes"] = [str(n.message) for n in app._notifications]
+            seen["points"] = {str(p["key"]) for p in screen.document["points"]}
+
+    asyncio.run(scenario())
+    assert seen["focus"] == "runs" and seen["run"] == 2
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["run-2-certificate-en.html", "run-2-certificate-en.pdf",
+                     "run-2-data.csv", "run-2-data.json", "run-2-data.xlsx"]
+    with (out / "run-2-data.csv").open(encoding="utf-8-sig", newline="") as fh:  # a BOM
+        rows = list(csv.DictReader(fh))
+    assert rows and {r["run_id"] for r in rows} == {"2"}
+    assert seen["points"] and seen["points"] <= {r["point_key"] for r in rows}
+    assert "<html" in (out / "run-2-certificate-en.html").read_text(encoding="utf-8").lower()
+    assert (out / "run-2-certificate-en.pdf").read_bytes().startswith(b"%PDF")
+    assert any("run-2-data.csv" in n for n in seen["notes"])
+
+
+# -- run set-up --------------------------------------------------------------------------
+
+def test_run_setup_shows_the_references_the_method_needs(tmp_path: Path) -> None:
+    """A dispenser bench offers proving measures and a master meter; the run screen shows
+    the references the procedure will use for the parameters typed (references_for):
+    the two measures by default, the master meter with method=master_meter, one measure
+    without the MMQ test."""
+    from benchhelp import ROOT
+
+    demo = ROOT / "src/benchctl/demo_data"
+    for name in ("demo-dispenser.toml", "demo-measure-20L.toml", "demo-measure-2L.toml",
+                 "demo-master-meter.toml"):
+        (tmp_path / name).write_text((demo / name).read_text(encoding="utf-8"),
+                                     encoding="utf-8")
+    (tmp_path / "bench.toml").write_text(f"""[bench]
+name = "Dispenser bench"
+locale = "en"
+database = "sqlite:///{tmp_path / 'bench.db'}"
+
+[instruments.dispenser]
+driver = "sim_dispenser"
+resource = "socket://127.0.0.1:9"
+role = "dut"
+
+[instruments.master_meter]
+driver = "micromotion_modbus"
+resource = "modbus-tcp://127.0.0.1:9?device_id=1"
+
+[references.coriolis]
+file = "demo-master-meter.toml"
+
+[references.measure]
+file = "demo-measure-20L.toml"
+
+[references.mmq_measure]
+file = "demo-measure-2L.toml"
+""", encoding="utf-8")
+    bench = load_bench(tmp_path / "bench.toml")
+    app = BenchApp(bench, open_database(bench.database), lang="en", poll=False)
+    seen: dict[str, list[str]] = {}
+
+    async def scenario() -> None:
+        async with app.run_test(size=(150, 50)) as pilot:
+            app.switch_mode("run")
+            screen = app.screen
+            await wait_for(pilot, lambda: getattr(screen, "setup", None) is not None, "setup")
+            screen.query_one("#procedure", Select).value = "fuel_dispenser"
+            params = screen.query_one("#params", Input)
+
+            def shown() -> list[str]:
+                return [str(w.render()).split()[0] for w in screen.query(".reference-line")]
+
+            for label, text in (("default", ""), ("master", "method=master_meter"),
+                                ("no mmq", "method=proving_measure mmq_test=false"),
+                                ("typing", "method=mas")):
+                params.value = text
+                await pilot.pause(0.2)
+                seen[label] = shown()
+
+    asyncio.run(scenario())
+    assert seen["default"] == ["measure", "mmq_measure"]
+    assert seen["master"] == ["coriolis"]
+    assert seen["no mmq"] == ["measure"]
+    assert seen["typing"] == ["measure", "mmq_measure"]  # not a method yet: the default

@@ -267,3 +267,48 @@ def test_number_entry_checks_range_and_resolution_in_the_language() -> None:
     assert number_problem(r, -1.0, "vi") == "Nhỏ hơn giá trị tối thiểu 0 kPa."
     assert number_problem(r, 1000.5, "en") == "Above the maximum 1,000 kPa."
     assert number_problem(r, 250.3, "vi") == "Không đúng vạch chia 0,5 kPa."
+
+
+def test_retry_after_a_fault_reopens_the_instrument_through_the_engines_handle() -> None:
+    """Retry of an instrument fault asks the run's own handle to reconnect
+    (InstrumentHandle.reconnect): the slot keeps its handle; a reconnect that fails is a
+    warning, not a crash of the run."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from benchctl.errors import InstrumentConnectionError
+    from benchctl.tui.operator import TuiOperator
+    from benchctl.tui.runctl import RunController
+
+    class Handle:
+        def __init__(self, name: str, resource: str, fail: bool = False) -> None:
+            self.name, self.fail, self.calls = name, fail, 0
+            self.config = SimpleNamespace(resource=resource)
+            self.instrument = SimpleNamespace(resource=resource)
+
+        async def reconnect(self) -> None:
+            self.calls += 1
+            if self.fail:
+                raise InstrumentConnectionError(self.config.resource, "still away")
+
+    def fault(resource: str) -> OperatorRequest:
+        return OperatorRequest(kind="choice", key="k", text="", options=("retry", "abort"),
+                               action={"type": "instrument_fault", "resource": resource})
+
+    balance, room = Handle("balance", "socket://127.0.0.1:1"), Handle("room", "pty:x", True)
+    controller = RunController(TuiOperator(lambda prompt: True), None)
+    try:
+        controller.ctx = SimpleNamespace(instruments={"balance": balance, "environment": room,
+                                                      "other": None})
+        asyncio.run(controller._reconnect(fault("socket://127.0.0.1:1")))
+        assert balance.calls == 1 and room.calls == 0
+        assert controller.ctx.instruments["balance"] is balance
+        assert controller.drain() == [{"event": "reconnected", "instrument": "balance"}]
+        asyncio.run(controller._reconnect(fault("pty:x")))
+        events = controller.drain()
+        assert room.calls == 1 and events[0]["event"] == "warning"
+        assert "still away" in events[0]["message"]
+        asyncio.run(controller._reconnect(fault("socket://elsewhere:2")))  # not this run's
+        assert controller.drain() == [] and balance.calls == 1
+    finally:
+        controller.close()

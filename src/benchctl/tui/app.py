@@ -9,7 +9,9 @@ their own threads and never wait for the UI, the UI never waits for them.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
+import gc
 import getpass
 import time
 from collections import deque
@@ -23,6 +25,7 @@ from textual.css.query import NoMatches
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
+from textual.widget import AwaitMount
 
 from ..config import BenchConfig
 from ..i18n import LOCALES
@@ -36,7 +39,7 @@ from .screens.help import HelpScreen
 from .screens.history import HistoryScreen
 from .screens.register import RegisterScreen
 from .screens.run import RunScreen
-from .widgets.prompt_dialogs import ConfirmQuestion, PromptDialog
+from .widgets.prompt_dialogs import ConfirmQuestion, OverrideReason, PromptDialog
 
 #: Redraws per second: enough to look live, few enough to stay calm over SSH.
 TICK_HZ = 5.0
@@ -100,6 +103,8 @@ class BenchApp(App[int]):
             {cfg.resource: name for name, cfg in bench.instruments.items()} if bench else {})
         self.prompt_screen = PromptDialog(self.resource_names)
         self._prompts: deque[PendingPrompt] = deque()
+        self._switch_at_once = False
+        self._gc_frozen = False
         self.tick_seconds: deque[float] = deque(maxlen=2000)
         """How long each tick took (drain + redraw): the benchmark reads it."""
         self.ticks = 0
@@ -119,6 +124,31 @@ class BenchApp(App[int]):
         elif self.initial_job is not None:
             job, self.initial_job = self.initial_job, None
             self.call_after_refresh(self.start_run, job)
+
+    def switch_mode(self, mode: str) -> AwaitMount:
+        """Textual's switch, without its 50 ms pause when the screen is already built.
+
+        Textual holds every screen update for 50 ms after a switch (``delay_update``), so
+        that a screen composed on its first visit is not seen half built. Ours are built at
+        start-up (:meth:`prepare_screens`); switching to one that is ready is painted at the
+        next frame.
+        """
+        self._switch_at_once = self._mode_ready(mode)
+        try:
+            return super().switch_mode(mode)
+        finally:
+            self._switch_at_once = False
+
+    def delay_update(self, delay: float = 0.05) -> None:
+        if not self._switch_at_once:
+            super().delay_update(delay)
+
+    def _mode_ready(self, mode: str) -> bool:
+        try:
+            stack = self.get_screen_stack(mode)
+        except KeyError:
+            return False
+        return bool(stack) and all(getattr(s, "ready", True) and s.is_mounted for s in stack)
 
     async def prepare_screens(self) -> None:
         """Build every screen once the first one is on screen, without painting them.
@@ -143,11 +173,49 @@ class BenchApp(App[int]):
             for mode in others:
                 self.switch_mode(mode)
             self.switch_mode(home)
+        # Their first data (queries in threads) has come in a second later: lay them out
+        # and draw them then, off screen.
+        self.set_timer(1.0, lambda: self.warm_screens(others))
+        # What is built by now lives as long as the app: out of the garbage collector's
+        # way, or a full collection (70-80 ms with every screen built) lands on a key press
+        # now and then. Collected once first, so no garbage is kept for good.
+        gc.collect()
+        gc.freeze()
+        self._gc_frozen = True
         if self.initial_job is not None:
             job, self.initial_job = self.initial_job, None
             self.start_run(job)
 
+    def warm_screens(self, modes: list[str]) -> None:
+        """Lay out and render the screens of ``modes`` that are not on show.
+
+        A screen is laid out at the terminal's size, and each widget renders its lines, the
+        first time it is shown: 25-80 ms on the first press of its key. Done here, the
+        first showing costs what the next ones do. This uses Textual's internals
+        (``_refresh_layout``, ``_compositor``, ``_update_timer``); should they change,
+        screens are simply laid out when first shown, as before.
+        """
+        for mode in modes:
+            try:
+                stack = self.get_screen_stack(mode)
+            except KeyError:
+                continue
+            for screen in stack:
+                if screen is self.screen or not screen.is_mounted:
+                    continue
+                try:
+                    screen._refresh_layout(self.size)
+                    screen._compositor.render_full_update()
+                    # Its update timer waits a whole period on its first start: started
+                    # now, the first frame shown comes at the next tick, as later ones do.
+                    screen._update_timer.resume()
+                except Exception:  # an optimisation, never a failure
+                    return
+
     def on_unmount(self) -> None:
+        if self._gc_frozen:
+            gc.unfreeze()
+            self._gc_frozen = False
         self.operator.cancel_all(b"the tui closed")
         self.runs.abort()
         self.runs.wait(10.0)
@@ -181,7 +249,12 @@ class BenchApp(App[int]):
                            state=tr(self, f"tui.state.{state}")),
                         severity="information" if state == "completed" else "warning")
         elif kind == "refused":
-            self.notify(str(event.get("message")), severity="error", timeout=15)
+            job = event.get("job")
+            if (event.get("fitness") and isinstance(job, RunJob) and job.resume_id is None
+                    and not job.override_reason):
+                self.ask_override(job, str(event.get("message") or ""))
+            else:
+                self.notify(str(event.get("message")), severity="error", timeout=15)
         elif kind == "paused" and event.get("reason"):
             self.notify(tr(self, "tui.note.paused", reason=event["reason"]),
                         severity="warning", timeout=8)
@@ -196,6 +269,23 @@ class BenchApp(App[int]):
             return
         self.switch_mode("run")
         self.runs.start(job, self.bench, self._spawn)
+
+    def ask_override(self, job: RunJob, refusal: str) -> None:
+        """A reference was refused as unfit: ask for the reason to use it anyway; with one,
+        the same run starts again and records it (as ``run --override-reason``)."""
+
+        def answered(reason: str | None) -> None:
+            if reason:
+                self._start_when_free(dataclasses.replace(job, override_reason=reason))
+
+        self.push_screen(OverrideReason(refusal), answered)
+
+    def _start_when_free(self, job: RunJob, tries: int = 50) -> None:
+        # The refused run's thread may still be letting go of the instruments.
+        if self.runs.active and tries > 0:
+            self.set_timer(0.1, lambda: self._start_when_free(job, tries - 1))
+            return
+        self.start_run(job)
 
     def _spawn(self, fn: Callable[[], None]) -> Any:
         return self.run_worker(fn, thread=True, group="run", name="run", exit_on_error=False)

@@ -399,7 +399,12 @@ class RunController:
             self.push({"event": "finished", "state": outcome.state,
                        "message": outcome.message, "document": doc})
         except BenchctlError as exc:
-            self.push({"event": "refused", "message": str(exc), "detail": exc.detail})
+            from ..records.fitness import FitnessError
+
+            # A reference unfit for the run can be used with a recorded reason: the app
+            # asks for one and starts the same job again with it.
+            self.push({"event": "refused", "message": str(exc), "detail": exc.detail,
+                       "fitness": isinstance(exc, FitnessError), "job": job})
         except Exception as exc:  # shown, never a crash of the whole TUI
             self.push({"event": "refused", "message": f"unexpected {type(exc).__name__}: {exc}"})
         finally:
@@ -439,34 +444,25 @@ class RunController:
         """Before "retry" after an instrument fault: open the instrument again.
 
         The run's connection to an instrument that went away (power cut, cable, restarted
-        server) is dead for good; retrying through it would fail forever. The context looks
-        its handles up by slot on every call, so a fresh handle in the slot is what the retry
-        uses.
+        server) may be dead for good, and only a lost connection makes the engine reopen it
+        by itself; a timeout would be retried through the same dead socket. The engine's
+        handle reopens it in place (``InstrumentHandle.reconnect``), so the run's next call
+        goes through the new connection.
         """
-        from ..engine.handles import open_instrument
-        from ..engine.operators import LoopOperatorPort
-
-        ctx, bench = self.ctx, self.bench
+        ctx = self.ctx
         resource = (request.action or {}).get("resource")
-        if ctx is None or bench is None or not resource:
+        if ctx is None or not resource:
             return
-        for slot, handle in list(ctx.instruments.items()):
-            if handle is None:
-                continue
-            if resource not in (handle.config.resource,
-                                getattr(handle.instrument, "resource", None)):
-                continue
-            port = LoopOperatorPort(self.operator, asyncio.get_running_loop())
-            try:
-                fresh = await asyncio.to_thread(open_instrument, bench, handle.config, port,
-                                                connect_timeout=2.0)
-            except BenchctlError as exc:
-                self.push({"event": "warning", "message": f"{handle.name}: {exc}"})
-                return
-            ctx.instruments[slot] = fresh
-            await asyncio.to_thread(handle.close)
-            self.push({"event": "reconnected", "instrument": handle.name})
+        handle = next((h for h in ctx.instruments.values() if h is not None and resource in (
+            h.config.resource, getattr(h.instrument, "resource", None))), None)
+        if handle is None:
             return
+        try:
+            await handle.reconnect()
+        except Exception as exc:  # still away: the run's retry says so (and pauses again)
+            self.push({"event": "warning", "message": f"{handle.name}: {exc}"})
+            return
+        self.push({"event": "reconnected", "instrument": handle.name})
 
     # -- from the UI ---------------------------------------------------------------------
     def _call(self, method: str) -> bool:

@@ -54,8 +54,21 @@ class LocalFooter(Footer):
         lang = lang_of(self)
         for widget in super().compose():
             if isinstance(widget, FooterKey) and widget.description:
+                widget.message_id = widget.description  # type: ignore[attr-defined]
                 widget.description = i18n.t(widget.description, lang)
             yield widget
+
+    def retranslate(self) -> None:
+        """The keys' descriptions in the current language, in place: the screen shows the
+        new language in its next frame, not after a rebuild of the footer."""
+        lang = lang_of(self)
+        for key in self.query(FooterKey):
+            message_id = getattr(key, "message_id", "")
+            if message_id:
+                key.description = i18n.t(message_id, lang)
+                key.refresh(layout=True)
+        if self._signature is not None:
+            self._signature = (lang, *self._signature[1:])
 
 
 class TopBar(Static):
@@ -102,6 +115,8 @@ class BaseScreen(Screen[None]):
         super().__init__()
         self._lang_shown = ""
         self.ready = False
+        self._styled_for: frozenset[str] | None = None
+        self._latest: dict[str, int] = {}
 
     @property
     def bench_app(self) -> BenchApp:
@@ -142,12 +157,27 @@ class BaseScreen(Screen[None]):
         for node in self.query(".split"):
             node.set_class(width >= WIDE_COLUMNS, "wide")
 
-    def on_screen_resume(self) -> None:
+    def on_screen_suspend(self) -> None:
+        self._styled_for = self.app.pseudo_classes
+
+    def on_screen_resume(self, event: events.ScreenResume) -> None:
+        # Textual re-applies the whole stylesheet to a screen each time it is shown (and a
+        # table restyled forgets the lines it rendered): 10-40 ms a switch. Classes set
+        # while the screen was away were styled when set, and switch_mode re-applies a
+        # stylesheet that changed; only a change of the app's own state (focus, theme)
+        # needs it. (Handlers run subclass first, so this is before Textual's.)
+        if self._styled_for is not None and self._styled_for == self.app.pseudo_classes:
+            event.refresh_styles = False
         if not self.ready:
             return
         if self._lang_shown != self.lang:
             self.retranslate()
         self.refresh_view()
+        # Work the screen starts when shown (queries) waits until it has been drawn.
+        self.call_after_refresh(self.on_shown)
+
+    def on_shown(self) -> None:
+        """Called once the screen, shown again, has been drawn (e.g. to query afresh)."""
 
     def retranslate(self) -> None:
         if not self.ready:
@@ -164,10 +194,22 @@ class BaseScreen(Screen[None]):
             bar.refresh_bar()
 
     def background(self, work: Callable[[], T], then: Callable[[T], None],
-                   *, group: str = "db") -> None:
+                   *, group: str = "db", latest: str | None = None) -> None:
         """``work`` in a thread (database, files: never on the UI thread), ``then`` back on
-        the UI with its result; a failure is shown, not raised."""
+        the UI with its result; a failure is shown, not raised.
+
+        With ``latest``, only the result of the newest call of that name is used: a query
+        started earlier that comes back later (a reload on showing the screen, then one
+        after a save) cannot put older data on the screen."""
         app = self.app
+        seq = self._latest.get(latest, 0) + 1 if latest else 0
+        if latest:
+            self._latest[latest] = seq
+
+        def deliver(result: T) -> None:
+            if latest and self._latest.get(latest) != seq:
+                return
+            then(result)
 
         def job() -> None:
             try:
@@ -175,7 +217,7 @@ class BaseScreen(Screen[None]):
             except Exception as exc:  # shown to the technician
                 _call(app, self.show_error, exc)
                 return
-            _call(app, then, result)
+            _call(app, deliver, result)
 
         self.run_worker(job, thread=True, group=group, exit_on_error=False)
 

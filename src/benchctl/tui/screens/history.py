@@ -98,6 +98,9 @@ def export_run(db: Any, run_id: int, folder: Path, lang: str, what: str) -> list
 
 class HistoryScreen(BaseScreen):
     title_id = "tui.screen.history"
+    #: The list of runs has the keys (Enter, E, D, R): a filter field first would take
+    #: them as typing. Tab or a click reaches the filters.
+    AUTO_FOCUS = "#runs"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "show_run", "tui.key.details", show=False),
         Binding("e", "export('certificate')", "tui.key.export_certificate"),
@@ -111,6 +114,7 @@ class HistoryScreen(BaseScreen):
         self.runs: list[RunRow] = []
         self.selected: int | None = None
         self.document: dict[str, Any] | None = None
+        self._filled = False
 
     def compose(self) -> ComposeResult:
         yield self.top_bar()
@@ -188,7 +192,7 @@ class HistoryScreen(BaseScreen):
             self.notify(f, severity="error")
             return
         db = self.bench_app.db
-        self.background(lambda: query_runs(db, f), self._runs_loaded)
+        self.background(lambda: query_runs(db, f), self._runs_loaded, latest="runs")
 
     @on(Select.Changed, "#f-verdict")
     def _verdict_changed(self) -> None:
@@ -196,7 +200,10 @@ class HistoryScreen(BaseScreen):
             self.action_search()
 
     def _runs_loaded(self, rows: list[RunRow]) -> None:
+        if rows == self.runs and self._filled:  # as shown: not rebuilt (nor laid out again)
+            return
         self.runs = rows
+        self._filled = True
         self.fill_runs()
 
     def fill_runs(self) -> None:
@@ -227,7 +234,8 @@ class HistoryScreen(BaseScreen):
 
         self.selected = run_id
         db = self.bench_app.db
-        self.background(lambda: run_document(db, run_id), self._document_loaded)
+        self.background(lambda: run_document(db, run_id), self._document_loaded,
+                        latest="document")
 
     def _document_loaded(self, doc: dict[str, Any]) -> None:
         self.document = doc
@@ -308,10 +316,8 @@ class HistoryScreen(BaseScreen):
         self.bench_app.start_run(RunJob(str(doc["procedure"]), str(doc["dut"]["asset"]),
                                         str(doc["mode"]), resume_id=int(doc["run_id"])))
 
-    def on_screen_resume(self) -> None:
-        super().on_screen_resume()
-        if self.ready:  # runs taken since the last visit
-            self.action_search()
+    def on_shown(self) -> None:
+        self.action_search()  # runs taken since the last visit
 
     def refresh_view(self) -> None:
         super().refresh_view()

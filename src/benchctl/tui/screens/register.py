@@ -172,6 +172,7 @@ class RegisterScreen(BaseScreen):
         super().__init__()
         self.data: RegisterData | None = None
         self.selected: str | None = None
+        self._shown_on: dt.date | None = None
 
     def compose(self) -> ComposeResult:
         yield self.top_bar()
@@ -205,16 +206,16 @@ class RegisterScreen(BaseScreen):
                     col.label = Text(self.t(message_id))
         self.fill()
 
-    def on_screen_resume(self) -> None:
-        super().on_screen_resume()
-        if self.ready:  # assets and certificates a run imported since the last visit
-            self.action_reload()
+    def on_shown(self) -> None:
+        self.action_reload()  # assets and certificates a run imported since the last visit
 
     def action_reload(self) -> None:
         db, today = self.bench_app.db, self.bench_app.today()
-        self.background(lambda: load_register(db, today), self._loaded)
+        self.background(lambda: load_register(db, today), self._loaded, latest="register")
 
     def _loaded(self, data: RegisterData) -> None:
+        if data == self.data and self._shown_on == self.bench_app.today():
+            return  # as shown: the tables are not rebuilt (nor laid out again)
         self.data = data
         if self.selected is None and data.assets:
             self.selected = data.assets[0].id
@@ -225,6 +226,7 @@ class RegisterScreen(BaseScreen):
         if data is None:
             return
         lang, today = self.lang, self.bench_app.today()
+        self._shown_on = today
         past = sum(1 for c in data.due if c.due_on < today)
         soon = len(data.due) - past
         summary = Text()

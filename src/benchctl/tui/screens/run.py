@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import shlex
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -38,7 +39,23 @@ class ProcedureChoice:
     dut_kind: str | None
     modes: tuple[str, ...]
     references: dict[str, str]
+    """The procedure's REFERENCES: what it needs with its default parameters."""
     parameters: dict[str, Any]
+    slots: dict[str, str | None] = field(default_factory=dict)
+    """Instrument slot -> the bench instrument playing it."""
+    references_for: Callable[[dict[str, Any]], dict[str, str]] | None = field(
+        default=None, compare=False, repr=False)
+    """The procedure's ``references_for(params)``, when what it needs depends on them
+    (a dispenser verified with proving measures or with a master meter)."""
+
+    def wanted(self, params: dict[str, Any]) -> dict[str, str]:
+        """Reference slot -> kind, for these parameters."""
+        if self.references_for is not None:
+            try:
+                return dict(self.references_for(params))
+            except Exception:  # parameters half typed: what it needs by default
+                return dict(self.references)
+        return dict(self.references)
 
 
 @dataclass
@@ -50,7 +67,8 @@ class ReferenceRow:
     certificate: str | None
     due_on: dt.date | None
     source: str
-    """"file" or "register"."""
+    """"file" or "register" (the bench's [references]), or "instrument" (an instrument
+    of the bench with an asset: a reference standard with an interface)."""
     alternatives: list[tuple[str, str | None, dt.date | None]]
     """Other register assets of the same kind: (asset, certificate, due)."""
 
@@ -101,15 +119,17 @@ def load_setup(app: Any) -> SetupData:
             continue
         if not hasattr(m, "run"):
             continue
+        slots: dict[str, str | None] = {}
         if bench is not None:
             try:  # only what this bench can run: its instruments play the roles needed
-                assign_slots(bench, dict(getattr(m, "INSTRUMENTS", {})))
+                slots = dict(assign_slots(bench, dict(getattr(m, "INSTRUMENTS", {}))))
             except BenchctlError:
                 continue
         procedures.append(ProcedureChoice(
             str(getattr(m, "ID", pid)), str(getattr(m, "TITLE", pid)),
             getattr(m, "DUT_KIND", None), tuple(getattr(m, "MODES", ("verify", "calibrate"))),
-            dict(getattr(m, "REFERENCES", {})), dict(getattr(m, "PARAMETERS", {}))))
+            dict(getattr(m, "REFERENCES", {})), dict(getattr(m, "PARAMETERS", {})),
+            slots, getattr(m, "references_for", None)))
     duts: list[tuple[str, str, str]] = []
     if bench is not None:
         folder = Path(bench.path).parent
@@ -160,13 +180,84 @@ def load_setup(app: Any) -> SetupData:
                         row.alternatives.append((a.id, cert.number if cert else None,
                                                  cert.due_on if cert else None))
                 references.append(row)
+            for name, inst in bench.instruments.items():
+                if not inst.asset or inst.role == "dut" or name in bench.references:
+                    continue
+                asset = repo.get_asset(s, inst.asset)
+                if asset is None:
+                    errors.append(i18n.t("tui.run.no_asset", app.lang, asset=inst.asset))
+                    continue
+                cert = repo.current_certificate(s, asset.id, app.today())
+                references.append(ReferenceRow(name, asset.kind, asset.id,
+                                               cert.number if cert else None,
+                                               cert.due_on if cert else None, "instrument", []))
     people: list[str] = []
     list_people = getattr(repo, "list_people", None)
     if list_people is not None:
         with app.db.session() as s:
+            from ...records.approval import PERFORM_ROLES
+
             people = [p.name for p in list_people(s, active_only=True)
-                      if "operator" in (p.roles or [])]
+                      if set(PERFORM_ROLES) & set(p.roles or [])]
     return SetupData(procedures, duts, references, errors, people)
+
+
+def procedure_params(p: ProcedureChoice, text: str) -> dict[str, Any]:
+    """The parameters typed so far (``KEY=VALUE ...``), typed as the procedure declares
+    them; what does not parse yet is left out (the run checks them all when it starts)."""
+    try:
+        items = shlex.split(text.replace(";", " "))
+    except ValueError:
+        return {}
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or key not in p.parameters:
+            continue
+        typ = p.parameters[key][0]
+        try:
+            if typ is bool:
+                out[key] = value.lower() in ("1", "true", "yes", "on")
+            elif typ is list:
+                out[key] = [float(x) for x in value.replace(";", ",").split(",") if x.strip()]
+            else:
+                out[key] = typ(value)
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
+def match_references(p: ProcedureChoice, params: dict[str, Any],
+                     rows: list[ReferenceRow]) -> list[tuple[str, str, ReferenceRow | None]]:
+    """(slot, kind, the bench's reference for it or None) for each reference standard the
+    run will use, chosen as the runner chooses (``resolve_references``): the reference of
+    the slot's own name, else the first of its kind; then instruments with an asset that
+    play one of the procedure's instrument slots (the environment monitor)."""
+    wanted = p.wanted(params)
+    by_name = {r.name: r for r in rows}
+    found: dict[str, ReferenceRow] = {}
+    taken: set[str] = set()
+    for slot, kind in wanted.items():
+        row = by_name.get(slot)
+        if row is not None and row.kind == kind:
+            found[slot] = row
+            taken.add(row.name)
+    for slot, kind in wanted.items():
+        if slot not in found:
+            match = next((r for r in rows if r.kind == kind and r.name not in taken), None)
+            if match is not None:
+                found[slot] = match
+                taken.add(match.name)
+    out: list[tuple[str, str, ReferenceRow | None]] = [
+        (slot, kind, found.get(slot)) for slot, kind in wanted.items()]
+    for slot, inst in p.slots.items():
+        row = by_name.get(inst) if inst else None
+        if row is not None and row.source == "instrument" and slot not in found \
+                and row.name not in taken:
+            out.append((slot, row.kind, row))
+            taken.add(row.name)
+    return out
 
 
 def _default_performer(people: list[str]) -> str:
@@ -205,6 +296,8 @@ class RunScreen(BaseScreen):
         self._setup_loaded = False
         self._bindings_key: tuple[str, bool] | None = None
         self._rows_shown = 0
+        self._references_shown: list[tuple[str, str, ReferenceRow | None]] = []
+        self._setup_day: dt.date | None = None
 
     # -- layout --------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -223,7 +316,10 @@ class RunScreen(BaseScreen):
                     yield Msg("tui.run.params", classes="form-label")
                     yield Input(id="params", classes="form-input")
                     yield Msg("tui.run.performed_by", classes="form-label")
-                    yield Input(id="performed-by", classes="form-input")
+                    # Typed in; once the person register has operators, chosen from them.
+                    with ContentSwitcher(initial="performed-by", id="performer-switch"):
+                        yield Input(id="performed-by", classes="form-input")
+                        yield Select([], id="performer", prompt="—", allow_blank=True)
                 yield Msg("tui.run.references", classes="section-title")
                 yield Vertical(id="references")
                 with Grid(classes="form-grid"):
@@ -245,16 +341,19 @@ class RunScreen(BaseScreen):
         self.load_setup()
         self._shown_version = -1
 
-    def on_screen_resume(self) -> None:
-        super().on_screen_resume()
-        if self.ready and self.bench_app.run_model.state == "setup" and self.setup is not None:
+    def on_shown(self) -> None:
+        if self.bench_app.run_model.state == "setup" and self.setup is not None:
             self.load_setup()  # DUTs and references registered since (choices are kept)
 
     def load_setup(self) -> None:
-        self.background(lambda: load_setup(self.bench_app), self._setup_loaded_cb)
+        self.background(lambda: load_setup(self.bench_app), self._setup_loaded_cb,
+                        latest="setup")
 
     def _setup_loaded_cb(self, data: SetupData) -> None:
-        self.setup = data
+        today = self.bench_app.today()
+        if data == self.setup and today == self._setup_day:
+            return  # as shown (each visit asks again): the form is not rebuilt
+        self.setup, self._setup_day = data, today
         self._setup_loaded = True
         proc = self.query_one("#procedure", Select)
         before = proc.value  # a new run keeps the last choices where they still apply
@@ -264,12 +363,35 @@ class RunScreen(BaseScreen):
         elif len(data.procedures) == 1:
             proc.value = data.procedures[0].id
         self._fill_for_procedure()
-        who = self.query_one("#performed-by", Input)
-        if not who.value:
-            who.value = _default_performer(data.people)
+        self._fill_performer(data.people)
         if data.errors:
             self.query_one("#setup-error", Static).update(
                 Text("\n".join(data.errors), style="red"))
+
+    def _fill_performer(self, people: list[str]) -> None:
+        """Who performs the run: the operators of the person register to choose from (the
+        run is refused for anyone else), or, with no register, a name typed in."""
+        switch = self.query_one("#performer-switch", ContentSwitcher)
+        if not people:
+            switch.current = "performed-by"
+            who = self.query_one("#performed-by", Input)
+            if not who.value:
+                who.value = _default_performer(people)
+            return
+        choice = self.query_one("#performer", Select)
+        before = choice.value
+        choice.set_options([(name, name) for name in people])
+        default = before if before in people else _default_performer(people)
+        if default in people:
+            choice.value = default
+        switch.current = "performer"
+
+    def performer(self) -> str | None:
+        """The name chosen or typed (None: typed empty, the engine's default applies)."""
+        if self.query_one("#performer-switch", ContentSwitcher).current == "performer":
+            choice = self.query_one("#performer", Select)
+            return None if choice.is_blank() or not choice.value else str(choice.value)
+        return self.query_one("#performed-by", Input).value.strip() or None
 
     def procedure(self) -> Any:
         if self.setup is None:
@@ -303,6 +425,23 @@ class RunScreen(BaseScreen):
         self.query_one("#override", Input).placeholder = self.t("tui.run.override_hint")
         self._fill_references()
 
+    def used_references(self) -> list[tuple[str, str, ReferenceRow | None]]:
+        """The references the run set up on the screen will use (all the bench offers
+        until a procedure is chosen)."""
+        if self.setup is None:
+            return []
+        p = self.procedure()
+        if p is None:
+            return [(r.name, r.kind, r) for r in self.setup.references]
+        params = procedure_params(p, self.query_one("#params", Input).value)
+        return match_references(p, params, self.setup.references)
+
+    @on(Input.Changed, "#params")
+    def _params_changed(self) -> None:
+        # method=master_meter and the like change which references the run needs.
+        if self.setup is not None and self._references_shown != self.used_references():
+            self._fill_references()
+
     def _fill_references(self) -> None:
         box = self.query_one("#references", Vertical)
         box.remove_children()
@@ -310,7 +449,15 @@ class RunScreen(BaseScreen):
             return
         today = self.bench_app.today()
         widgets: list[Any] = []
-        for row in self.setup.references:
+        used = self.used_references()
+        self._references_shown = used
+        for slot, kind, found in used:
+            if found is None:
+                widgets.append(Static(Text(self.t("tui.run.reference_missing", slot=slot,
+                                                  kind=kind), style="bold red"),
+                                      classes="reference-line"))
+                continue
+            row = found
             line = Text(no_wrap=True, overflow="ellipsis")
             line.append(f"{row.name:<12} ", style="bold")
             line.append(f"{row.asset:<16} ")
@@ -319,7 +466,8 @@ class RunScreen(BaseScreen):
             line.append_text(due_text(row.due_on, today, self.lang))
             line.append(f"  ({self.t('tui.run.source.' + row.source)})", style="dim")
             widgets.append(Static(line, classes="reference-line"))
-            if row.alternatives:
+            if row.alternatives and not any(
+                    w.id == f"ref-{row.name}" for w in widgets if isinstance(w, Select)):
                 options = [(self.t("tui.run.keep_reference", asset=row.asset), "")]
                 for asset, number, due in row.alternatives:
                     label = (f"{asset} · {number or '—'} · "
@@ -327,7 +475,7 @@ class RunScreen(BaseScreen):
                     options.append((label, asset))
                 widgets.append(Select(options, id=f"ref-{row.name}", allow_blank=False,
                                       classes="reference-choice"))
-        if not self.setup.references:
+        if not used:
             widgets.append(Msg("tui.run.no_references", classes="dim"))
         box.mount_all(widgets)
 
@@ -357,8 +505,9 @@ class RunScreen(BaseScreen):
         p = self.procedure()
         if p is None:
             return "tui.run.choose_procedure"
-        dut = self.query_one("#dut", Select).value
-        if dut is Select.BLANK or not dut:
+        dut_choice = self.query_one("#dut", Select)
+        dut = dut_choice.value
+        if dut_choice.is_blank() or not dut:  # (the blank value is truthy: Select.NULL)
             return "tui.run.choose_dut"
         mode = self.query_one("#mode", Select).value
         try:
@@ -367,9 +516,11 @@ class RunScreen(BaseScreen):
             return "tui.run.bad_params"
         chosen: dict[str, str] = {}
         for select in self.query(".reference-choice").results(Select):
-            if select.value and select.value is not Select.BLANK:
+            if not select.is_blank() and select.value:
                 chosen[str(select.id)[len("ref-"):]] = str(select.value)
-        who = self.query_one("#performed-by", Input).value.strip() or None
+        who = self.performer()
+        if who is None and self.setup is not None and self.setup.people:
+            return "tui.run.choose_performer"
         reason = self.query_one("#override", Input).value.strip() or None
         return RunJob(p.id, str(dut), str(mode), params, chosen, performed_by=who,
                       override_reason=reason)

@@ -146,8 +146,9 @@ class FormDialog(ModalScreen[dict[str, Any] | None]):
         for name, label_id, kind in self.fields:
             label = i18n.t(label_id, lang)
             if kind == "kind":
-                value = self.query_one(f"#f-{name}", Select).value
-                if value is Select.BLANK or value is None:
+                choice = self.query_one(f"#f-{name}", Select)
+                value = choice.value
+                if choice.is_blank() or value is None:  # (Select.NULL is truthy)
                     if name in REQUIRED:
                         return out, i18n.t("tui.form.required", lang, field=label)
                     continue

@@ -421,3 +421,58 @@ class ConfirmQuestion(ModalScreen[bool]):
 
     def key_escape(self) -> None:
         self.dismiss(False)
+
+
+class OverrideReason(ModalScreen[str | None]):
+    """A reference standard was refused for the run (past its due date, or outside the
+    range its certificate covers): say why, and ask for the reason to use it anyway, as
+    ``--override-reason`` does. The reason is recorded with the run and printed on the
+    certificate; Cancel (or Esc) leaves the run refused."""
+
+    def __init__(self, refusal: str) -> None:
+        super().__init__(classes="prompt-screen")
+        self.refusal = refusal
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="dialog question"):
+            yield Static(id="override-title", classes="dialog-title")
+            yield Static(id="override-text", classes="prompt-text")
+            yield Input(id="override-reason")
+            yield Static(id="override-error", classes="form-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield LButton("tui.btn.use_anyway", id="override-ok", variant="warning")
+                yield LButton("tui.btn.cancel", id="override-cancel", variant="primary")
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(self._become_ready)
+
+    def _become_ready(self) -> None:
+        self.retranslate()
+        self.query_one("#override-reason", Input).focus()
+
+    def retranslate(self) -> None:
+        for title in self.query("#override-title").results(Static):
+            title.update(tr(self, "tui.override.title"))
+        for text in self.query("#override-text").results(Static):
+            body = Text(self.refusal, style="bold red")
+            body.append("\n\n" + tr(self, "tui.override.text"), style="")
+            text.update(body)
+        for field in self.query("#override-reason").results(Input):
+            field.placeholder = tr(self, "tui.override.placeholder")
+
+    @on(Button.Pressed, "#override-ok")
+    @on(Input.Submitted, "#override-reason")
+    def _ok(self) -> None:
+        reason = self.query_one("#override-reason", Input).value.strip()
+        if not reason:
+            self.query_one("#override-error", Static).update(
+                Text(tr(self, "tui.override.empty"), style="bold red"))
+            return
+        self.dismiss(reason)
+
+    @on(Button.Pressed, "#override-cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)
+
+    def key_escape(self) -> None:
+        self.dismiss(None)
