@@ -329,3 +329,21 @@ def test_writes_reach_the_device_and_word_order_applies(world: Any) -> None:
             assert value == pytest.approx(123.456, rel=1e-7) and raw == b"\xe9\x79\x42\xf6"
         finally:
             dev.close()
+
+
+def test_rtu_late_reply_is_not_the_next_requests_answer() -> None:
+    """RTU has no transaction id: a reply that comes after the timeout would pass for the
+    answer to the next identical request. After a timeout the transport waits for the line to
+    fall quiet (dropping what comes) before it sends again."""
+    request = rtu(b"\x03\x03\x01\x00\x00\x02")
+    old, new = struct.pack(">f", 1.0), struct.pack(">f", 2.0)
+    script = [(request, [0.5, rtu(b"\x03\x03\x04" + old)]),
+              (request, rtu(b"\x03\x03\x04" + new))]
+    with PtyReplay(script) as srv:
+        dev = open_modbus(f"modbus-rtu://{srv.device}?baudrate=19200&device_id=3", timeout=0.3)
+        try:
+            with pytest.raises(InstrumentTimeout):
+                dev.read_float32(0x0100)  # the 1.0 comes 0.2 s after the timeout
+            assert dev.read_float32(0x0100)[0] == 2.0
+        finally:
+            dev.close()

@@ -25,6 +25,11 @@ function, the address and what the exception code means (busy, acknowledge and g
 are marked transient); no reply is an InstrumentTimeout; a refused or dropped connection is an
 InstrumentConnectionError, and the next call connects again.  pymodbus's own retries are off
 (``retries=0``): the engine's bounded retry policy decides, so a timeout costs one timeout.
+
+A reply that comes after its timeout must not answer the next request.  On TCP the next
+request goes out on a fresh connection (and its transaction id differs anyway); RTU frames
+carry no id, so after a timeout the bus waits for the line to fall quiet, dropping what comes,
+before it sends again (tests/test_transport_modbus.py).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import logging
 import socket
 import struct
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -278,6 +284,9 @@ class _Bus:
         self.timeout = timeout
         self.last_sent = b""
         self.last_received = b""
+        #: RTU only: a reply was given up on and may still be on its way; RTU frames carry
+        #: no transaction id, so before the next request the line must fall quiet.
+        self.out_of_step = False
         self.client: Any
         if spec.kind == "tcp":
             self.client = ModbusTcpClient(
@@ -356,6 +365,37 @@ class _Bus:
             ) from exc
         port.inter_byte_timeout = self.client.inter_byte_timeout
         self.client.socket = port
+
+    def drain_until_quiet(self, resource: str, quiet: float, within: float) -> None:
+        """RTU after a timeout: drop whatever arrives until the line has been quiet for
+        ``quiet`` seconds, so that a late reply is not taken for the next request's answer
+        (pymodbus accepts any frame with the right device id and function code). Raises
+        InstrumentTimeout when the line does not fall quiet within ``within`` seconds."""
+        port = self.client.socket
+        if port is None:  # reopened on the next call: nothing old can be read from it
+            self.out_of_step = False
+            return
+        deadline = time.monotonic() + within
+        saved = port.timeout
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise InstrumentTimeout(
+                        resource, f"getting back in step after a reply given up on: the line "
+                        f"did not fall quiet for {quiet:g} s within {within:g} s; the next "
+                        "request tries again")
+                port.timeout = min(quiet, left)
+                if not port.read(4096) and left >= quiet:
+                    break
+            port.reset_input_buffer()
+        except OSError as exc:
+            self.drop()
+            raise InstrumentConnectionError(resource, f"the serial line failed: {exc}") from exc
+        finally:
+            if self.client.socket is not None:
+                port.timeout = saved
+        self.out_of_step = False
 
     def drop(self) -> None:
         """Close the connection; the next call reconnects."""
@@ -541,7 +581,7 @@ class ModbusDevice:
             raise self._closed()
         with bus.lock:
             client = bus.client
-            if client.socket is None or bus.timeout != self.timeout:
+            if client.socket is None or bus.timeout != self.timeout or bus.out_of_step:
                 self._prepare(bus)
             try:
                 if function == 0x03:
@@ -576,7 +616,7 @@ class ModbusDevice:
             raise self._closed()
         with bus.lock:
             client = bus.client
-            if client.socket is None or bus.timeout != self.timeout:
+            if client.socket is None or bus.timeout != self.timeout or bus.out_of_step:
                 self._prepare(bus)
             try:
                 response = getattr(client, method)(*args, **kwargs)
@@ -591,8 +631,12 @@ class ModbusDevice:
         return response
 
     def _prepare(self, bus: _Bus) -> None:
-        """With the bus held: connect if needed, and set this device's reply timeout."""
+        """With the bus held: connect if needed, get back in step after a reply given up on
+        (RTU), and set this device's reply timeout."""
         bus.ensure_connected(self.resource, self.timeout)
+        if bus.out_of_step:
+            quiet = max(bus.timeout, self.timeout)
+            bus.drain_until_quiet(self.resource, quiet=quiet, within=4 * quiet)
         if bus.timeout != self.timeout:
             bus.set_timeout(self.timeout)
 
@@ -627,6 +671,8 @@ class ModbusDevice:
             # the next request: start that one on a fresh connection.
             if bus.spec.kind == "tcp":
                 bus.drop()
+            else:  # RTU: no transaction id; the next request first waits for quiet
+                bus.out_of_step = True
             return InstrumentTimeout(
                 self.resource,
                 f"{what}: no reply from device {self.device_id} within "
