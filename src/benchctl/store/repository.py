@@ -1172,10 +1172,10 @@ def _record_points(sql: _HotSQL, cur: Any, points: Sequence[PointWrite],
         actor = runs[p.run_id]["performed_by"] or SYSTEM_ACTOR
         entity_id = f"{p.run_id}:{p.key}"
         at = utcnow()
-        h = _event_hash(new_id, at, actor, "point.record", "point", entity_id, None, after,
-                        prev_hash)
+        h, after_text = integrity.event_hash_and_after_text(
+            new_id, at, actor, "point.record", "point", entity_id, None, after, prev_hash)
         events.append((new_id, sql.time(at), actor, "point.record", "point", entity_id,
-                       sql.json(after), prev_hash, h))
+                       after_text, prev_hash, h))
         new_id, prev_hash = new_id + 1, h
     cur.executemany(sql.insert_event, events)
     return point_ids
@@ -1195,7 +1195,7 @@ class _HotSQL:
 
     Values are written as SQLAlchemy writes them, so the rows read back through the models
     are the values the digests were computed from: times as UTC (SQLite: naive ISO text with
-    microseconds, as its DATETIME stores them), JSON as ``json.dumps`` text, booleans as the
+    microseconds, as its DATETIME stores them), JSON as its text, booleans as the
     driver takes them.
     """
 
@@ -1277,10 +1277,6 @@ class _HotSQL:
 
     def flag(self, value: bool) -> Any:
         return int(value) if self.sqlite else bool(value)
-
-    @staticmethod
-    def json(value: Any) -> str:
-        return json.dumps(value)
 
 
 def completed_points(s: Session, run_id: int) -> dict[str, Point]:
