@@ -1100,11 +1100,9 @@ def record_points(
 
 def _record_points(sql: _HotSQL, cur: Any, points: Sequence[PointWrite],
                    extra_rows: Mapping[str, str | None] | None) -> list[int]:
-    cur.execute(sql.lock)
     run_ids = sorted({p.run_id for p in points})
     # The runs, each with its last seq, and the last audit event: one query, under the lock.
-    cur.execute(sql.select_runs(len(run_ids)), run_ids)
-    found = cur.fetchall()
+    found = sql.lock_and_select_runs(cur, run_ids)
     runs = {row[0]: sql.run_row(row) for row in found}
     for p in points:
         run = runs.get(p.run_id)
@@ -1143,14 +1141,14 @@ def _record_points(sql: _HotSQL, cur: Any, points: Sequence[PointWrite],
             integrity.row_key("points", (point_id,)): integrity.row_digest(
                 {"run_id": p.run_id, "key": p.key, "seq": seq, "data": p.data,
                  "created_at": now, "id": point_id})}
-        for r in p.readings:
-            reading_id = sql.insert(cur, sql.insert_reading, (
-                p.run_id, point_id, p.key, r["instrument"], r["role"], r["value"], r["unit"],
-                sql.flag(r["stable"]), sql.time(r["taken_at"]), r["raw"]))
+        reading_ids = sql.insert_rows(cur, sql.insert_reading, [(
+            p.run_id, point_id, p.key, r["instrument"], r["role"], r["value"], r["unit"],
+            sql.flag(r["stable"]), sql.time(r["taken_at"]), r["raw"]) for r in p.readings])
+        for r, reading_id in zip(p.readings, reading_ids, strict=True):
             digests[integrity.row_key("readings", (reading_id,))] = integrity.row_digest(
                 {**r, "point_id": point_id, "id": reading_id})
         digests_of_point.append(digests)
-    cur.executemany(sql.touch_run, [(now_db, rid) for rid in run_ids])
+    sql.execute_rows(cur, sql.touch_run, [(now_db, rid) for rid in run_ids])
 
     # The digests of the runs as written, each carried by the last event of its run.
     last_of_run = {p.run_id: i for i, p in enumerate(points)}
@@ -1177,7 +1175,7 @@ def _record_points(sql: _HotSQL, cur: Any, points: Sequence[PointWrite],
         events.append((new_id, sql.time(at), actor, "point.record", "point", entity_id,
                        after_text, prev_hash, h))
         new_id, prev_hash = new_id + 1, h
-    cur.executemany(sql.insert_event, events)
+    sql.execute_rows(cur, sql.insert_event, events)
     return point_ids
 
 
@@ -1262,12 +1260,46 @@ class _HotSQL:
                 for name, proc, value in zip(self.run_columns, self._run_procs, row,
                                              strict=False)}
 
+    def lock_and_select_runs(self, cur: Any, run_ids: list[int]) -> list[Sequence[Any]]:
+        """Take the audit lock (see :func:`_lock_audit`), then read the runs: on PostgreSQL
+        both statements in one round trip (a pipeline runs them in order, so the SELECT's
+        snapshot is taken once the lock is held)."""
+        if self.sqlite:
+            cur.execute(self.lock)
+            cur.execute(self.select_runs(len(run_ids)), run_ids)
+        else:
+            with cur.connection.pipeline():
+                cur.execute(self.lock)
+                cur.execute(self.select_runs(len(run_ids)), run_ids)
+        return list(cur.fetchall())
+
     def insert(self, cur: Any, statement: str, params: Sequence[Any]) -> int:
         """Run a one-row INSERT; the new row's id."""
         cur.execute(statement, params)
         if self.sqlite:
             return int(cur.lastrowid)
         return int(cur.fetchone()[0])
+
+    def insert_rows(self, cur: Any, statement: str, rows: Sequence[Sequence[Any]]
+                    ) -> list[int]:
+        """Run a one-row INSERT for each of ``rows``; their ids, in order. PostgreSQL: in one
+        round trip (psycopg pipelines an executemany, one result per row)."""
+        if self.sqlite or len(rows) < 2:
+            return [self.insert(cur, statement, row) for row in rows]
+        cur.executemany(statement, rows, returning=True)
+        ids = []
+        while True:
+            ids.append(int(cur.fetchone()[0]))
+            if not cur.nextset():
+                return ids
+
+    def execute_rows(self, cur: Any, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run ``statement`` for each of ``rows`` (one row: a plain execute, which costs
+        psycopg fewer round trips than an executemany)."""
+        if len(rows) == 1:
+            cur.execute(statement, rows[0])
+        else:
+            cur.executemany(statement, rows)
 
     def time(self, at: dt.datetime) -> Any:
         """An aware time as the column stores it (see ``models.UTCDateTime``)."""
