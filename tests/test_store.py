@@ -1066,3 +1066,24 @@ def test_an_interrupted_commit_leaves_no_caller_waiting(
     with db.session() as s:
         assert list(repo.completed_points(s, run_id)) == ["p2"]
     assert _verify(db) == (True, None)
+
+
+@pytest.mark.parametrize("actor,entity_id,before,after", [
+    ("benchctl", "1:p1", None, {"run_id": 1, "key": "p1", "data": {"nominal": 100.0}}),
+    ("Nguyễn Văn A", "7:cân \"Đức\"", {"a": [1, 2.5, None]},
+     {"x": "\u2028\"after\":0", "_rows": {"points:1": "ab" * 32, "runs:1": None}}),
+    ("", "", 3, []),
+])
+def test_event_hash_with_after_text_is_event_hash(actor: str, entity_id: str, before: Any,
+                                                  after: Any) -> None:
+    """The recorder hashes an event with its ``after`` encoded once; it must be the chain's
+    own formula, and the text it stores must read back as ``after``."""
+    import json
+
+    from benchctl.store import integrity
+
+    at = dt.datetime(2025, 3, 4, 5, 6, 7, 89, tzinfo=dt.timezone(dt.timedelta(hours=7)))
+    args = (42, at, actor, "point.record", "point", entity_id, before, after, "f" * 64)
+    h, text_ = integrity.event_hash_and_after_text(*args)
+    assert h == integrity.event_hash(*args)
+    assert json.loads(text_) == after

@@ -13,6 +13,7 @@ import contextlib
 import functools
 import os
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,9 @@ class Database:
         self.url = url
         self.url_masked = mask_url(url)
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        #: The connection :meth:`transaction` keeps on SQLite, and who is using it.
+        self._kept: Connection | None = None
+        self._kept_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"Database({self.url_masked})"
@@ -147,14 +151,37 @@ class Database:
         roll back on an exception. For the recorder's hot path (``repository.record_points``),
         where a session's bookkeeping would cost more than the SQL it sends. Database errors
         come out as :class:`StoreError`, as from :meth:`session`.
+
+        On SQLite the connection is one kept open for it while it is free (the recorder's
+        group commit has one writer at a time): checking a connection out of the pool and
+        resetting it on return costs about as much as the point's SQL. A file has no server
+        that could drop a kept connection; PostgreSQL's come from the pool, pinged first.
         """
+        kept = self.dialect == "sqlite" and self._kept_lock.acquire(blocking=False)
         try:
-            with self.engine.begin() as conn:
-                yield conn
+            if kept:
+                if self._kept is None:
+                    self._kept = self.engine.connect()
+                with self._kept.begin():
+                    yield self._kept
+            else:
+                with self.engine.begin() as conn:
+                    yield conn
         except DBAPIError as e:
+            if kept:
+                self._close_kept()  # not known to be usable: the next one opens a new one
             raise StoreError(
                 f"database {self.url_masked}: {_reason(e, self.url)}", detail=str(e)
             ) from e
+        finally:
+            if kept:
+                self._kept_lock.release()
+
+    def _close_kept(self) -> None:
+        conn, self._kept = self._kept, None
+        if conn is not None:
+            with contextlib.suppress(SQLAlchemyError):
+                conn.close()
 
     def current_revision(self) -> str | None:
         """The schema revision stored in the database (None for an empty database)."""
@@ -230,7 +257,9 @@ class Database:
             ) from e
 
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (and the one :meth:`transaction` keeps)."""
+        with self._kept_lock:
+            self._close_kept()
         self.engine.dispose()
 
     def __enter__(self) -> Database:

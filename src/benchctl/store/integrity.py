@@ -118,6 +118,33 @@ def event_hash(
     return hashlib.sha256(canonical(payload)).hexdigest()
 
 
+def event_hash_and_after_text(
+    id: int,
+    at: dt.datetime,
+    actor: str,
+    action: str,
+    entity: str,
+    entity_id: str,
+    before: Any,
+    after: Any,
+    prev_hash: str,
+) -> tuple[str, str]:
+    """:func:`event_hash`, and ``after`` as canonical JSON text, encoding ``after`` once.
+
+    For the recorder's hot path, where ``after`` (a point with its readings and digests) is
+    the bulk of the event: the same bytes go into the hash and into the database (any JSON
+    text of ``after`` reads back as the same value). The payload is the one
+    :func:`event_hash` hashes, assembled around ``after``: ``canonical`` sorts the keys, and
+    "action" < "actor" < "after" < "at" < ... so ``after`` comes third.
+    """
+    after_bytes = canonical(after)
+    head = canonical({"action": action, "actor": actor})
+    tail = canonical({"at": iso_utc(at), "before": before, "entity": entity,
+                      "entity_id": entity_id, "id": id, "prev_hash": prev_hash})
+    payload = head[:-1] + b',"after":' + after_bytes + b"," + tail[1:]
+    return hashlib.sha256(payload).hexdigest(), after_bytes.decode("utf-8")
+
+
 def _sha_text(value: bytes | bytearray | memoryview) -> str:
     return "sha256:" + hashlib.sha256(bytes(value)).hexdigest()
 

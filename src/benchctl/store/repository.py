@@ -27,11 +27,11 @@ import socket
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import Select, Table, bindparam, func, insert, select, text, update
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Select, Table, func, select, text
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from benchctl.errors import StoreError
@@ -178,12 +178,17 @@ def _json_default(o: object) -> object:
     raise TypeError(f"{type(o).__name__} is not JSON serialisable")
 
 
-def _to_json(value: Any, what: str = "value") -> Any:
-    """A plain-JSON copy of ``value`` (what will come back from the database)."""
+def _json_text(value: Any, what: str = "value") -> str:
+    """``value`` as JSON text; what the database hands back is ``json.loads`` of it."""
     try:
-        return json.loads(json.dumps(value, default=_json_default, allow_nan=False))
+        return json.dumps(value, default=_json_default, allow_nan=False)
     except (TypeError, ValueError) as e:
         raise StoreError(f"cannot store {what} as JSON: {e}") from e
+
+
+def _to_json(value: Any, what: str = "value") -> Any:
+    """A plain-JSON copy of ``value`` (what will come back from the database)."""
+    return json.loads(_json_text(value, what))
 
 
 _canonical = integrity.canonical
@@ -957,6 +962,8 @@ class PointWrite:
     key: str
     #: The point's data as plain JSON (what the database will hand back).
     data: Any
+    #: ``data`` as the JSON text stored (encoded once, outside the transaction).
+    data_json: str
     #: Column values of each reading, without ``id`` and ``point_id`` (known once written).
     readings: tuple[dict[str, Any], ...]
     #: What the point's audit event says of each reading.
@@ -1009,8 +1016,8 @@ def prepare_point(
         "taken_at": _iso(row["taken_at"]),
         "raw_sha256": hashlib.sha256(row["raw"]).hexdigest(),
     } for row in rows)
-    return PointWrite(run_id, key, _to_json(dict(data), f"run {run_id} point {key} data"),
-                      tuple(rows), summary)
+    data_json = _json_text(dict(data), f"run {run_id} point {key} data")
+    return PointWrite(run_id, key, json.loads(data_json), data_json, tuple(rows), summary)
 
 
 def record_point(
@@ -1050,33 +1057,63 @@ def record_points(
 ) -> list[int]:
     """Record ``points`` (of one run or several) in the caller's transaction; their ids.
 
-    The hot path of a run, so it speaks SQL Core rather than the ORM: the points and their
-    readings are each one multi-row INSERT, the runs' ``updated_at`` one UPDATE, and each
-    point's ``point.record`` audit event (as :func:`append_audit` would write it) one more
-    INSERT. The digests the events carry (see :mod:`benchctl.store.integrity`) are computed
-    from the values written, not read back: every column of a point and a reading is known
-    here (the ids from RETURNING), and a run's row is the one read under the audit lock with
-    its new ``updated_at``. ``extra_rows`` are digests of other rows of this transaction for
-    the first event to carry. Any refusal raises :class:`StoreError` and writes nothing the
-    caller should keep (roll back).
+    The hot path of a run: every point the engine takes comes through here, and the procedure
+    waits for it. So it sends a few plain SQL statements through the DBAPI cursor of the
+    caller's connection (:class:`_HotSQL`), not SQLAlchemy statements, whose per-statement
+    machinery cost more than SQLite's own work: under the audit lock, one SELECT of the runs
+    with their last seq and the last audit event, then the points and their readings, the
+    runs' ``updated_at`` and each point's ``point.record`` audit event (as
+    :func:`append_audit` would write it). The digests the events carry (see
+    :mod:`benchctl.store.integrity`) are computed from the values written, not read back:
+    every column of a point and a reading is known here (ids included), and a run's row is
+    the one read under the audit lock with its new ``updated_at``. ``extra_rows`` are digests
+    of other rows of this transaction for the first event to carry. Any refusal raises
+    :class:`StoreError` and writes nothing the caller should keep (roll back).
     """
     if not points:
         return []
-    _lock_audit(conn)
-    t = _tables()
+    sql = _HotSQL.of(conn.dialect)
+    dbapi_conn = conn.connection.dbapi_connection
+    cur = dbapi_conn.cursor()  # type: ignore[union-attr]
+    try:
+        return _record_points(sql, cur, points, extra_rows)
+    except sql.dbapi_error as e:
+        # As SQLAlchemy would have raised it (the callers turn DBAPIError into StoreError
+        # naming the database); a connection found broken is not handed out again.
+        invalidated = conn.dialect.is_disconnect(e, dbapi_conn, cur)  # type: ignore[arg-type]
+        if invalidated:
+            conn.invalidate(e)
+        err = DBAPIError.instance(None, None, e, sql.dbapi_error,
+                                  connection_invalidated=invalidated, dialect=conn.dialect)
+        if isinstance(err, IntegrityError):
+            # Under the audit lock the seqs are free, so the unique (run_id, key) refused it.
+            which = " or ".join(f"{p.key}" for p in points)
+            one_run = len({p.run_id for p in points}) == 1
+            raise StoreError(f"run {points[0].run_id}: point {which} is already recorded"
+                             if one_run else
+                             f"one of points {which} is already recorded in its run") from err
+        raise err from e
+    finally:
+        if not conn.invalidated:
+            cur.close()
+
+
+def _record_points(sql: _HotSQL, cur: Any, points: Sequence[PointWrite],
+                   extra_rows: Mapping[str, str | None] | None) -> list[int]:
     run_ids = sorted({p.run_id for p in points})
     # The runs, each with its last seq, and the last audit event: one query, under the lock.
-    found = conn.execute(_stmt_runs(), {"ids": run_ids}).all()
-    runs = {row.id: row for row in found}
+    found = sql.lock_and_select_runs(cur, run_ids)
+    runs = {row[0]: sql.run_row(row) for row in found}
     for p in points:
         run = runs.get(p.run_id)
         if run is None:
             raise StoreError(f"run {p.run_id} does not exist")
-        if run.state not in RECORDING_STATES:
-            raise StoreError(f"run {p.run_id} is {run.state}; point {p.key} cannot be recorded")
-        if run.host != _this_host() or run.pid != os.getpid():
+        if run["state"] not in RECORDING_STATES:
+            raise StoreError(f"run {p.run_id} is {run['state']}; point {p.key} cannot be "
+                             "recorded")
+        if run["host"] != _this_host() or run["pid"] != os.getpid():
             raise StoreError(
-                f"run {p.run_id} is owned by process {run.pid} on {run.host}; "
+                f"run {p.run_id} is owned by process {run['pid']} on {run['host']}; "
                 f"point {p.key} cannot be recorded from here"
             )
     seen: set[tuple[int, str]] = set()
@@ -1084,66 +1121,61 @@ def record_points(
         if (p.run_id, p.key) in seen:
             raise StoreError(f"run {p.run_id}: point {p.key} is already recorded")
         seen.add((p.run_id, p.key))
-    last_seq = {rid: row.last_seq or 0 for rid, row in runs.items()}
+    n_cols = len(sql.run_columns)
+    last_seq = {row[0]: row[n_cols] or 0 for row in found}
+    last_event_id, last_event_hash = found[0][n_cols + 1], found[0][n_cols + 2]
     now = utcnow()
-    point_rows = []
-    for p in points:
-        seq = last_seq.get(p.run_id, 0) + 1
-        last_seq[p.run_id] = seq
-        point_rows.append({"run_id": p.run_id, "key": p.key, "seq": seq, "data": p.data,
-                           "created_at": now})
-    try:
-        point_ids = _insert_returning_ids(conn, t["points"], point_rows)
-    except IntegrityError as e:
-        # Under the audit lock the seqs are free, so the unique (run_id, key) refused it.
-        which = " or ".join(f"{p.key}" for p in points)
-        raise StoreError(f"run {points[0].run_id}: point {which} is already recorded"
-                         if len(run_ids) == 1 else
-                         f"one of points {which} is already recorded in its run") from e
-    reading_rows = []
-    for p, point_id in zip(points, point_ids, strict=True):
-        reading_rows += [{**r, "point_id": point_id} for r in p.readings]
-    reading_ids = _insert_returning_ids(conn, t["readings"], reading_rows)
-    conn.execute(_stmt_touch_run(), [{"rid": rid, "now": now} for rid in run_ids])
+    now_db = sql.time(now)
 
-    # The digests of what was written, as verify will compute them from the tables.
-    run_digests = {}
-    names = [c.name for c in t["runs"].columns]
-    for rid in run_ids:
-        values = {name: runs[rid]._mapping[name] for name in names}
-        values["updated_at"] = now
-        run_digests[integrity.row_key("runs", (rid,))] = integrity.row_digest(values)
-    last_of_run = {p.run_id: i for i, p in enumerate(points)}
-    rows_left = iter(zip(reading_rows, reading_ids, strict=True))
-    events: list[dict[str, Any]] = []
-    first = found[0]
-    new_id = first.last_event_id + 1 if first.last_event_id is not None else 1
-    prev_hash = first.last_event_hash if first.last_event_id is not None else GENESIS_HASH
-    for i, (p, prow, point_id) in enumerate(zip(points, point_rows, point_ids, strict=True)):
-        digests: dict[str, str | None] = dict(extra_rows or {}) if i == 0 else {}
-        digests[integrity.row_key("points", (point_id,))] = integrity.row_digest(
-            {**prow, "id": point_id})
-        for _ in p.readings:
-            rrow, reading_id = next(rows_left)
+    point_ids: list[int] = []
+    digests_of_point: list[dict[str, str | None]] = []
+    seqs: list[int] = []
+    for p in points:
+        seq = last_seq[p.run_id] + 1
+        last_seq[p.run_id] = seq
+        point_id = sql.insert(cur, sql.insert_point,
+                              (p.run_id, p.key, seq, p.data_json, now_db))
+        point_ids.append(point_id)
+        seqs.append(seq)
+        digests: dict[str, str | None] = {
+            integrity.row_key("points", (point_id,)): integrity.row_digest(
+                {"run_id": p.run_id, "key": p.key, "seq": seq, "data": p.data,
+                 "created_at": now, "id": point_id})}
+        reading_ids = sql.insert_rows(cur, sql.insert_reading, [(
+            p.run_id, point_id, p.key, r["instrument"], r["role"], r["value"], r["unit"],
+            sql.flag(r["stable"]), sql.time(r["taken_at"]), r["raw"]) for r in p.readings])
+        for r, reading_id in zip(p.readings, reading_ids, strict=True):
             digests[integrity.row_key("readings", (reading_id,))] = integrity.row_digest(
-                {**rrow, "id": reading_id})
-        if last_of_run[p.run_id] == i:
-            key = integrity.row_key("runs", (p.run_id,))
-            digests[key] = run_digests[key]
+                {**r, "point_id": point_id, "id": reading_id})
+        digests_of_point.append(digests)
+    sql.execute_rows(cur, sql.touch_run, [(now_db, rid) for rid in run_ids])
+
+    # The digests of the runs as written, each carried by the last event of its run.
+    last_of_run = {p.run_id: i for i, p in enumerate(points)}
+    for rid in run_ids:
+        values = {**runs[rid], "updated_at": now}
+        digests_of_point[last_of_run[rid]][integrity.row_key("runs", (rid,))] = (
+            integrity.row_digest(values))
+    new_id = last_event_id + 1 if last_event_id is not None else 1
+    prev_hash = last_event_hash if last_event_id is not None else GENESIS_HASH
+    events = []
+    for i, p in enumerate(points):
+        carried = digests_of_point[i]
+        if i == 0 and extra_rows:
+            carried = {**extra_rows, **carried}
         after = integrity.with_rows(
-            {"run_id": p.run_id, "key": p.key, "seq": prow["seq"], "data": p.data,
+            {"run_id": p.run_id, "key": p.key, "seq": seqs[i], "data": p.data,
              "readings": list(p.summary)},
-            digests)
-        actor = runs[p.run_id].performed_by or SYSTEM_ACTOR
+            carried)
+        actor = runs[p.run_id]["performed_by"] or SYSTEM_ACTOR
         entity_id = f"{p.run_id}:{p.key}"
         at = utcnow()
-        h = _event_hash(new_id, at, actor, "point.record", "point", entity_id, None, after,
-                        prev_hash)
-        events.append({"id": new_id, "at": at, "actor": actor, "action": "point.record",
-                       "entity": "point", "entity_id": entity_id, "before": None,
-                       "after": after, "prev_hash": prev_hash, "hash": h})
+        h, after_text = integrity.event_hash_and_after_text(
+            new_id, at, actor, "point.record", "point", entity_id, None, after, prev_hash)
+        events.append((new_id, sql.time(at), actor, "point.record", "point", entity_id,
+                       after_text, prev_hash, h))
         new_id, prev_hash = new_id + 1, h
-    conn.execute(insert(t["audit_events"]), events)
+    sql.execute_rows(cur, sql.insert_event, events)
     return point_ids
 
 
@@ -1154,62 +1186,129 @@ def _tables() -> Mapping[str, Table]:
     return Base.metadata.tables
 
 
-def _insert_returning_ids(conn: Connection, table: Table, rows: list[dict[str, Any]]
-                          ) -> list[int]:
-    """INSERT ``rows`` and return their new ids, in the order of ``rows``.
+class _HotSQL:
+    """The statements of :func:`record_points` for one back end, and how values reach its
+    driver: what SQLAlchemy's column types would do, done directly (its per-statement work
+    costs more than the statement on SQLite). Built once per dialect.
 
-    PostgreSQL: one multi-row INSERT ... RETURNING (SQLAlchemy's "insertmanyvalues" keeps the
-    order). SQLite: SQLAlchemy cannot tie RETURNING rows to their parameters there, so it
-    would send one INSERT per row; this runs under the database's write lock (taken by
-    ``_lock_audit``), so the ids are numbered here from the table's largest, as SQLite itself
-    would, and the rows go in one executemany.
+    Values are written as SQLAlchemy writes them, so the rows read back through the models
+    are the values the digests were computed from: times as UTC (SQLite: naive ISO text with
+    microseconds, as its DATETIME stores them), JSON as its text, booleans as the
+    driver takes them.
     """
-    if not rows:
-        return []
-    if len(rows) == 1:
-        return [int(conn.execute(_stmt_insert_returning(table), rows[0]).scalar_one())]
-    if conn.dialect.name == "sqlite":
-        top = conn.execute(_stmt_max_id(table)).scalar() or 0
-        ids = list(range(top + 1, top + 1 + len(rows)))
-        for row, new_id in zip(rows, ids, strict=True):
-            row["id"] = new_id
-        conn.execute(insert(table), rows)
-        return ids
-    return [int(i) for i in conn.execute(_stmt_insert_returning(table), rows).scalars().all()]
 
+    _made: ClassVar[dict[tuple[str, str], _HotSQL]] = {}
 
-# Statements of the hot path, built once: building a statement costs more than running it.
+    @classmethod
+    def of(cls, dialect: Dialect) -> _HotSQL:
+        key = (dialect.name, dialect.driver)
+        made = cls._made.get(key)
+        if made is None:
+            made = cls._made[key] = cls(dialect)
+        return made
 
-@functools.cache
-def _stmt_insert_returning(table: Table) -> Any:
-    return insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+        quote = dialect.identifier_preparer.quote
+        t = _tables()
+        self.run_columns = [c.name for c in t["runs"].columns]
+        # What SQLAlchemy does to each column of a runs row it reads (e.g. SQLite's time
+        # text to an aware datetime), so the digest of the row is the one verify computes.
+        self._run_procs = [c.type.dialect_impl(dialect).result_processor(dialect, None)
+                           for c in t["runs"].columns]
+        self.sqlite = dialect.name == "sqlite"
+        if self.sqlite:
+            mark, as_json = "?", "?"
+            self.lock = "UPDATE audit_events SET id = id WHERE 0 = 1"  # see _lock_audit
+        elif dialect.name == "postgresql":
+            mark, as_json = "%s", "%s::json"
+            self.lock = f"SELECT pg_advisory_xact_lock({AUDIT_LOCK_KEY})"
+        else:  # pragma: no cover - benchctl supports SQLite and PostgreSQL
+            raise StoreError(f"record_points does not know the {dialect.name} back end")
+        self._mark = mark
+        cols = ", ".join(f"runs.{quote(c)}" for c in self.run_columns)
+        self._select_runs = (
+            f"SELECT {cols}, "
+            "(SELECT max(points.seq) FROM points WHERE points.run_id = runs.id), "
+            "(SELECT id FROM audit_events ORDER BY id DESC LIMIT 1), "
+            "(SELECT hash FROM audit_events ORDER BY id DESC LIMIT 1) "
+            "FROM runs WHERE runs.id IN ({marks})")
 
+        def insert(table: str, columns: list[str], json_columns: tuple[str, ...] = ()) -> str:
+            marks = ", ".join(as_json if c in json_columns else mark for c in columns)
+            return (f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) "
+                    f"VALUES ({marks})" + ("" if self.sqlite else " RETURNING id"))
 
-@functools.cache
-def _stmt_max_id(table: Table) -> Any:
-    return select(func.max(table.c.id))
+        self.insert_point = insert("points", ["run_id", "key", "seq", "data", "created_at"],
+                                   ("data",))
+        self.insert_reading = insert("readings", [
+            "run_id", "point_id", "point_key", "instrument", "role", "value", "unit", "stable",
+            "taken_at", "raw"])
+        self.insert_event = insert("audit_events", [
+            "id", "at", "actor", "action", "entity", "entity_id", "after", "prev_hash",
+            "hash"], ("after",)).removesuffix(" RETURNING id")
+        self.touch_run = f"UPDATE runs SET updated_at = {mark} WHERE id = {mark}"
+        dbapi = dialect.loaded_dbapi
+        self.dbapi_error: type[Exception] = dbapi.Error
 
+    def select_runs(self, n: int) -> str:
+        return self._select_runs.format(marks=", ".join([self._mark] * n))
 
-@functools.cache
-def _stmt_runs() -> Any:
-    t = _tables()
-    runs, points, events = t["runs"], t["points"], t["audit_events"]
-    last_seq = (select(func.max(points.c.seq)).where(points.c.run_id == runs.c.id)
-                .scalar_subquery())
-    last_event = select(events.c.id, events.c.hash).order_by(events.c.id.desc()).limit(1)
-    return select(
-        *runs.columns,
-        last_seq.label("last_seq"),
-        last_event.with_only_columns(events.c.id).scalar_subquery().label("last_event_id"),
-        last_event.with_only_columns(events.c.hash).scalar_subquery().label("last_event_hash"),
-    ).where(runs.c.id.in_(bindparam("ids", expanding=True)))
+    def run_row(self, row: Sequence[Any]) -> dict[str, Any]:
+        """The runs columns of ``row`` as SQLAlchemy would hand them back."""
+        return {name: (proc(value) if proc is not None else value)
+                for name, proc, value in zip(self.run_columns, self._run_procs, row,
+                                             strict=False)}
 
+    def lock_and_select_runs(self, cur: Any, run_ids: list[int]) -> list[Sequence[Any]]:
+        """Take the audit lock (see :func:`_lock_audit`), then read the runs: on PostgreSQL
+        both statements in one round trip (a pipeline runs them in order, so the SELECT's
+        snapshot is taken once the lock is held)."""
+        if self.sqlite:
+            cur.execute(self.lock)
+            cur.execute(self.select_runs(len(run_ids)), run_ids)
+        else:
+            with cur.connection.pipeline():
+                cur.execute(self.lock)
+                cur.execute(self.select_runs(len(run_ids)), run_ids)
+        return list(cur.fetchall())
 
-@functools.cache
-def _stmt_touch_run() -> Any:
-    runs = _tables()["runs"]
-    return (update(runs).where(runs.c.id == bindparam("rid"))
-            .values(updated_at=bindparam("now")))
+    def insert(self, cur: Any, statement: str, params: Sequence[Any]) -> int:
+        """Run a one-row INSERT; the new row's id."""
+        cur.execute(statement, params)
+        if self.sqlite:
+            return int(cur.lastrowid)
+        return int(cur.fetchone()[0])
+
+    def insert_rows(self, cur: Any, statement: str, rows: Sequence[Sequence[Any]]
+                    ) -> list[int]:
+        """Run a one-row INSERT for each of ``rows``; their ids, in order. PostgreSQL: in one
+        round trip (psycopg pipelines an executemany, one result per row)."""
+        if self.sqlite or len(rows) < 2:
+            return [self.insert(cur, statement, row) for row in rows]
+        cur.executemany(statement, rows, returning=True)
+        ids = []
+        while True:
+            ids.append(int(cur.fetchone()[0]))
+            if not cur.nextset():
+                return ids
+
+    def execute_rows(self, cur: Any, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run ``statement`` for each of ``rows`` (one row: a plain execute, which costs
+        psycopg fewer round trips than an executemany)."""
+        if len(rows) == 1:
+            cur.execute(statement, rows[0])
+        else:
+            cur.executemany(statement, rows)
+
+    def time(self, at: dt.datetime) -> Any:
+        """An aware time as the column stores it (see ``models.UTCDateTime``)."""
+        if self.sqlite:
+            return at.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+        return at.astimezone(dt.UTC)
+
+    def flag(self, value: bool) -> Any:
+        return int(value) if self.sqlite else bool(value)
 
 
 def completed_points(s: Session, run_id: int) -> dict[str, Point]:
