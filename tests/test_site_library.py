@@ -14,6 +14,7 @@ from benchctl.commands import simulated_bench, start_bench_simulation
 from benchctl.config import load_bench
 from benchctl.engine.operators import SimulatedOperator
 from benchctl.engine.runner import RunOptions, start_run
+from benchctl.errors import InstrumentTimeout
 from benchctl.reports.document import run_document
 from benchctl.store import open_database
 
@@ -60,5 +61,28 @@ def test_site_modules_load_only_from_configured_folders(site: Path) -> None:
         library.configure([site])
         assert library.load("drivers", "ohaus_balance").ROLE == "balance"
         assert "balance_check" in library.available("procedures")
+    finally:
+        library.configure([])
+
+
+def test_worked_example_driver_drops_a_late_reply() -> None:
+    """The example driver's late-reply handling (docs/extending.md), byte for byte: the
+    100 g answer to the first IP comes after the timeout; the second IP gets its own 200 g."""
+    from replay import ReplayServer
+
+    library.configure([SITE])
+    try:
+        ohaus = library.load("drivers", "ohaus_balance")
+        script = [(b"IP\r\n", [0.5, b"    100.00 g\r\n"]), (b"IP\r\n", b"    200.00 g\r\n")]
+        with ReplayServer(script) as srv:
+            bal = ohaus.connect("dut", srv.socket_url,
+                                {"timeout": 0.3, "baudrate": 9600, "poll_interval": 0.05,
+                                 "model": "", "serial": ""})
+            try:
+                with pytest.raises(InstrumentTimeout):
+                    bal.read_now()
+                assert bal.read_now().value == 200.0
+            finally:
+                bal.close()
     finally:
         library.configure([])

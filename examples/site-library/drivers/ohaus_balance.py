@@ -5,6 +5,12 @@ Protocol (as on many Ohaus Scout/Explorer balances; check your balance's manual 
 details in OPTIONS where they differ): commands end with CR LF; ``IP`` prints the weight now,
 ``Z`` zeroes, ``T`` tares; the weight line is the value right-aligned in 10 characters, a space,
 the unit, and `` ?`` when the weight is not stable, e.g. ``    100.00 g`` or ``    99.98 g ?``.
+
+Late replies: a weight line carries no command ID, so a reply the driver gave up on (a timeout)
+or could not read would pass for the answer to the next ``IP``. After either, the driver is out
+of step, and before its next command it waits for the line to fall quiet
+(``Transport.drain_until_quiet``). A protocol with a query whose answer cannot be mistaken for
+anything else would use ``Transport.resync`` instead (see drivers/druck_pace.py).
 """
 
 from __future__ import annotations
@@ -13,7 +19,12 @@ import re
 import time
 from typing import Any
 
-from benchctl.errors import InstrumentBusy, InstrumentCommandError, ProtocolError
+from benchctl.errors import (
+    InstrumentBusy,
+    InstrumentCommandError,
+    InstrumentTimeout,
+    ProtocolError,
+)
 from benchctl.instruments import Balance, Identity, Reading
 from benchctl.operator import OperatorPort
 from benchctl.transport import open_resource
@@ -47,12 +58,18 @@ class OhausBalance(Balance):
         self.poll_interval = poll_interval
         self.model = model
         self.serial = serial
+        self.out_of_step = False
 
     def identify(self) -> Identity:
         return Identity(maker="Ohaus", model=self.model, serial=self.serial)
 
     def read_now(self) -> Reading:
-        return parse_weight(self.transport.query(b"IP"), self.resource).with_instrument(self.name)
+        line = self._query(b"IP")
+        try:
+            return parse_weight(line, self.resource).with_instrument(self.name)
+        except ProtocolError:
+            self.out_of_step = True  # perhaps the tail of an older reply: wait for quiet
+            raise
 
     def read_stable(self, timeout: float) -> Reading:
         deadline = time.monotonic() + timeout
@@ -73,9 +90,22 @@ class OhausBalance(Balance):
         return before
 
     def _ok(self, command: bytes) -> None:
-        reply = self.transport.query(command)
+        reply = self._query(command)
         if reply != b"OK":
+            self.out_of_step = True
             raise InstrumentCommandError(self.resource, f"{command.decode()} answered {reply!r}")
+
+    def _query(self, command: bytes) -> bytes:
+        """One command and its reply line, in step with the balance."""
+        if self.out_of_step:
+            quiet = self.transport.timeout
+            self.transport.drain_until_quiet(quiet=quiet, within=4 * quiet)
+            self.out_of_step = False
+        try:
+            return self.transport.query(command)
+        except InstrumentTimeout:
+            self.out_of_step = True
+            raise
 
     def close(self) -> None:
         self.transport.close()
