@@ -247,6 +247,12 @@ def test_reference_past_due_refused_then_used_with_a_recorded_reason(
             await pilot.pause(0.1)
             seen["dialog"] = screen_text(app)
             seen["dialog_text"] = str(app.screen.query_one("#override-text").render())
+            await pilot.press("f8")  # the technician reads it in Vietnamese
+            await pilot.pause(0.2)
+            seen["lang"] = app.lang
+            seen["dialog_text_vi"] = str(app.screen.query_one("#override-text").render())
+            await pilot.press("f8")
+            await pilot.pause(0.2)
             app.screen.query_one("#override-cancel", Button).press()
             await wait_for(pilot, lambda: not isinstance(app.screen, OverrideReason),
                            "the dialog to close")
@@ -272,6 +278,11 @@ def test_reference_past_due_refused_then_used_with_a_recorded_reason(
     assert state == "refused" and "2027-12-01" in (message or "")
     assert "Reference refused for this run" in seen["dialog"] and "2027-12-01" in seen["dialog"]
     assert "printed on the certificate" in seen["dialog_text"]
+    assert "was due for recalibration on 2027-12-01" in seen["dialog_text"]
+    assert seen["lang"] == "vi"
+    assert "đã đến hạn hiệu chuẩn lại ngày 2027-12-01" in seen["dialog_text_vi"]
+    assert "in trên giấy chứng nhận" in seen["dialog_text_vi"]
+    assert "was due" not in seen["dialog_text_vi"]
     assert seen["cancelled"] == "refused"
     assert "Give a reason" in seen["empty"]
     assert app.run_model.state == "completed", app.run_model.message

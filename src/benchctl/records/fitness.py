@@ -43,15 +43,26 @@ _REL_TOLERANCE = 1e-9
 class FitnessError(BenchctlError):
     """A reference standard is unfit for the run: past due or used outside its range."""
 
-    def __init__(self, asset_id: str, certificate: str, problems: list[str]) -> None:
+    def __init__(self, asset_id: str, certificate: str, problems: list[str],
+                 reasons: list[Problem] | None = None) -> None:
         self.asset_id = asset_id
         self.certificate = certificate
         self.problems = list(problems)
+        self.reasons = list(reasons or [])
         super().__init__(
             f"reference {asset_id} (certificate {certificate}) {'; '.join(self.problems)}",
             detail="use another reference, or give --override-reason TEXT to use it anyway "
                    "(the reason is recorded with the run and printed on the certificate)",
         )
+
+    def message_in(self, lang: str) -> str:
+        """The refusal in ``lang`` (what the TUI shows; the run records the English one)."""
+        from benchctl import i18n
+
+        if not self.reasons:
+            return str(self)
+        return i18n.t("fitness.refused", lang, asset=self.asset_id, certificate=self.certificate,
+                      problems="; ".join(r.text(lang) for r in self.reasons))
 
     @property
     def summary(self) -> str:
@@ -86,51 +97,81 @@ class UseRange:
                         unit)
 
 
-def due_problem(due_on: dt.date, on: dt.date) -> str | None:
+@dataclass(frozen=True)
+class Problem:
+    """Why a reference may not be used, as a message of the catalogue (``benchctl.i18n``):
+    the run records the English text; the TUI shows it in the technician's language."""
+
+    message_id: str
+    params: tuple[tuple[str, str], ...] = ()
+
+    def text(self, lang: str = "en") -> str:
+        from benchctl import i18n
+
+        return i18n.t(self.message_id, lang, **dict(self.params))
+
+
+def due_reason(due_on: dt.date, on: dt.date) -> Problem | None:
     """Why a certificate due on ``due_on`` may not be used on ``on`` (None: it may; the due
     date itself is the last day of use)."""
     if on <= due_on:
         return None
     days = (on - due_on).days
-    return (f"was due for recalibration on {due_on.isoformat()} "
-            f"({days} day{'s' if days != 1 else ''} before {on.isoformat()})")
+    return Problem("fitness.past_due" if days != 1 else "fitness.past_due_1",
+                   (("due", due_on.isoformat()), ("days", str(days)), ("on", on.isoformat())))
 
 
-def range_problem(needed: UseRange, covered: UseRange | None) -> str | None:
+def due_problem(due_on: dt.date, on: dt.date) -> str | None:
+    reason = due_reason(due_on, on)
+    return reason.text() if reason else None
+
+
+def range_reason(needed: UseRange, covered: UseRange | None) -> Problem | None:
     """Why a reference calibrated over ``covered`` may not be used over ``needed``."""
     if covered is None:
-        return (f"is used over {needed.text()} but neither its certificate nor the register "
-                "states the range it covers")
+        return Problem("fitness.range_unstated", (("needed", needed.text()),))
     from benchctl.metrology.units import UnitError
 
     try:
         have = covered.to(needed.unit)
     except UnitError as exc:
-        return (f"is used over {needed.text()} but its certificate covers {covered.text()}, "
-                f"which is not comparable ({exc})")
+        return Problem("fitness.range_incomparable", (
+            ("needed", needed.text()), ("covered", covered.text()), ("why", str(exc))))
     slack = _REL_TOLERANCE * max(abs(have.low), abs(have.high), abs(needed.high), 1e-300)
     if needed.low < have.low - slack or needed.high > have.high + slack:
-        return (f"is used over {needed.text()}, outside the range its certificate covers "
-                f"({covered.text()})")
+        return Problem("fitness.range_outside", (
+            ("needed", needed.text()), ("covered", covered.text())))
     return None
+
+
+def range_problem(needed: UseRange, covered: UseRange | None) -> str | None:
+    reason = range_reason(needed, covered)
+    return reason.text() if reason else None
+
+
+def assess_reasons(*, due_on: dt.date, on: dt.date, needed: UseRange | None = None,
+                   covered: UseRange | None = None) -> list[Problem]:
+    """Every problem of one reference (empty when fit)."""
+    reasons = [due_reason(due_on, on)]
+    if needed is not None:
+        reasons.append(range_reason(needed, covered))
+    return [r for r in reasons if r is not None]
 
 
 def assess_reference(*, due_on: dt.date, on: dt.date, needed: UseRange | None = None,
                      covered: UseRange | None = None) -> list[str]:
-    """Every problem of one reference (empty when fit)."""
-    problems = [due_problem(due_on, on)]
-    if needed is not None:
-        problems.append(range_problem(needed, covered))
-    return [p for p in problems if p]
+    """Every problem of one reference, in English (empty when fit)."""
+    return [r.text() for r in assess_reasons(due_on=due_on, on=on, needed=needed,
+                                             covered=covered)]
 
 
 def check_reference(*, asset_id: str, certificate: str, due_on: dt.date, on: dt.date,
                     needed: UseRange | None = None, covered: UseRange | None = None) -> None:
     """Raise :class:`FitnessError` naming the asset, the certificate and the date or range
     when the reference may not be used on ``on`` over ``needed``."""
-    problems = assess_reference(due_on=due_on, on=on, needed=needed, covered=covered)
-    if problems:
-        raise FitnessError(asset_id, certificate, problems)
+    reasons = assess_reasons(due_on=due_on, on=on, needed=needed, covered=covered)
+    if reasons:
+        raise FitnessError(asset_id, certificate, [r.text() for r in reasons], reasons)
 
 
 def certificate_range(*, data: Mapping[str, Any] | None, weights_nominal_g: Iterable[float],

@@ -15,7 +15,7 @@ import gc
 import getpass
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -67,7 +67,9 @@ class BenchApp(App[int]):
         Binding("f3", "switch_mode('run')", "tui.key.run"),
         Binding("f4", "switch_mode('history')", "tui.key.history"),
         Binding("f5", "switch_mode('register')", "tui.key.register"),
-        Binding("f8", "toggle_language", "tui.key.language"),
+        # Priority: the language switches in a dialog too (a question, a refusal), where
+        # Textual would otherwise not pass the key to the app.
+        Binding("f8", "toggle_language", "tui.key.language", priority=True),
         Binding("ctrl+q", "quit", "tui.key.quit", priority=True),
     ]
 
@@ -252,7 +254,7 @@ class BenchApp(App[int]):
             job = event.get("job")
             if (event.get("fitness") and isinstance(job, RunJob) and job.resume_id is None
                     and not job.override_reason):
-                self.ask_override(job, str(event.get("message") or ""))
+                self.ask_override(job, event.get("messages") or str(event.get("message")))
             else:
                 self.notify(str(event.get("message")), severity="error", timeout=15)
         elif kind == "paused" and event.get("reason"):
@@ -270,7 +272,7 @@ class BenchApp(App[int]):
         self.switch_mode("run")
         self.runs.start(job, self.bench, self._spawn)
 
-    def ask_override(self, job: RunJob, refusal: str) -> None:
+    def ask_override(self, job: RunJob, refusal: str | Mapping[str, str]) -> None:
         """A reference was refused as unfit: ask for the reason to use it anyway; with one,
         the same run starts again and records it (as ``run --override-reason``)."""
 

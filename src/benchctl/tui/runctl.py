@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import i18n
 from ..config import BenchConfig, ReferenceConfig
 from ..errors import BenchctlError
 from .operator import TuiOperator
@@ -403,8 +404,11 @@ class RunController:
 
             # A reference unfit for the run can be used with a recorded reason: the app
             # asks for one and starts the same job again with it.
+            # Shown in the technician's language; the run records the English text.
+            messages = ({lang: exc.message_in(lang) for lang in i18n.LOCALES}
+                        if isinstance(exc, FitnessError) else {})
             self.push({"event": "refused", "message": str(exc), "detail": exc.detail,
-                       "fitness": isinstance(exc, FitnessError), "job": job})
+                       "fitness": bool(messages), "job": job, "messages": messages})
         except Exception as exc:  # shown, never a crash of the whole TUI
             self.push({"event": "refused", "message": f"unexpected {type(exc).__name__}: {exc}"})
         finally:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from rich.text import Text
@@ -429,7 +430,8 @@ class OverrideReason(ModalScreen[str | None]):
     ``--override-reason`` does. The reason is recorded with the run and printed on the
     certificate; Cancel (or Esc) leaves the run refused."""
 
-    def __init__(self, refusal: str) -> None:
+    def __init__(self, refusal: str | Mapping[str, str]) -> None:
+        """``refusal``: why, by language (the engine's English text when no other)."""
         super().__init__(classes="prompt-screen")
         self.refusal = refusal
 
@@ -454,7 +456,10 @@ class OverrideReason(ModalScreen[str | None]):
         for title in self.query("#override-title").results(Static):
             title.update(tr(self, "tui.override.title"))
         for text in self.query("#override-text").results(Static):
-            body = Text(self.refusal, style="bold red")
+            refusal = self.refusal
+            if not isinstance(refusal, str):
+                refusal = refusal.get(lang_of(self)) or refusal.get("en") or ""
+            body = Text(refusal, style="bold red")
             body.append("\n\n" + tr(self, "tui.override.text"), style="")
             text.update(body)
         for field in self.query("#override-reason").results(Input):
