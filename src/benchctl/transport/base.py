@@ -10,6 +10,12 @@ from dataclasses import dataclass
 from benchctl.errors import InstrumentTimeout
 
 
+def format_seconds(seconds: float) -> str:
+    """``2.0`` -> ``"2.0"``, ``0.3`` -> ``"0.3"``, ``0.25`` -> ``"0.25"`` (for messages)."""
+    text = f"{seconds:.1f}"
+    return text if float(text) == seconds else f"{seconds:g}"
+
+
 @dataclass(frozen=True)
 class SerialSettings:
     """Serial line settings; bench.toml may give any of them per instrument."""
@@ -86,6 +92,21 @@ class Transport(abc.ABC):
             if is_answer(line):
                 return dropped
             dropped.append(line)
+
+    def half_line_timeout(self, buffer: bytearray, limit: float) -> InstrumentTimeout:
+        """The timeout of a read that got nothing, or only part of a line: the part is taken
+        out of ``buffer`` and attached to the error (``raw``), never taken as a reply."""
+        partial = bytes(buffer)
+        buffer.clear()
+        seconds = format_seconds(limit)
+        if not partial:
+            return InstrumentTimeout(self.resource, f"no reply within {seconds} s")
+        return InstrumentTimeout(
+            self.resource,
+            f"incomplete reply within {seconds} s (no {self.read_termination!r} terminator): "
+            f"{partial!r}",
+            raw=partial,
+        )
 
     def drain_until_quiet(self, quiet: float, within: float) -> list[bytes]:
         """Get back in step with an instrument whose protocol has no answer to resync on.

@@ -51,7 +51,7 @@ from benchctl.errors import (
     InstrumentTimeout,
     ProtocolError,
 )
-from benchctl.transport.serial import format_seconds
+from benchctl.transport.base import format_seconds
 
 __all__ = [
     "EXCEPTION_CODES",

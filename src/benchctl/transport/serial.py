@@ -15,15 +15,9 @@ import time
 from typing import Any
 
 from benchctl.errors import InstrumentConnectionError, InstrumentTimeout
-from benchctl.transport.base import SerialSettings, Transport
+from benchctl.transport.base import SerialSettings, Transport, format_seconds
 
 _CHUNK = 4096
-
-
-def format_seconds(seconds: float) -> str:
-    """``2.0`` -> ``"2.0"``, ``0.3`` -> ``"0.3"``, ``0.25`` -> ``"0.25"`` (for messages)."""
-    text = f"{seconds:.1f}"
-    return text if float(text) == seconds else f"{seconds:g}"
 
 
 class SerialTransport(Transport):
@@ -98,7 +92,7 @@ class SerialTransport(Transport):
             searched = max(0, len(self._buffer) - len(term) + 1)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise self._timeout_error(limit)
+                raise self.half_line_timeout(self._buffer, limit)
             self._buffer += self._read_some(remaining)
 
     def _read_some(self, remaining: float) -> bytes:
@@ -124,18 +118,6 @@ class SerialTransport(Transport):
             raise InstrumentConnectionError(
                 self.resource, f"connection lost while reading: {exc}"
             ) from exc
-
-    def _timeout_error(self, limit: float) -> InstrumentTimeout:
-        partial = bytes(self._buffer)
-        self._buffer.clear()
-        if not partial:
-            return InstrumentTimeout(self.resource, f"no reply within {format_seconds(limit)} s")
-        return InstrumentTimeout(
-            self.resource,
-            f"incomplete reply within {format_seconds(limit)} s "
-            f"(no {self.read_termination!r} terminator): {partial!r}",
-            raw=partial,
-        )
 
     # -- housekeeping ---------------------------------------------------------------------
 

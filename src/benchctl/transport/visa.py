@@ -42,8 +42,7 @@ from benchctl.errors import (
     InstrumentTimeout,
     ProtocolError,
 )
-from benchctl.transport.base import SerialSettings, Transport
-from benchctl.transport.serial import format_seconds
+from benchctl.transport.base import SerialSettings, Transport, format_seconds
 
 if TYPE_CHECKING:
     from pyvisa import ResourceManager
@@ -210,7 +209,7 @@ class VisaTransport(Transport):
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise self._read_timeout(buffer, limit)
+                raise self.half_line_timeout(buffer, limit)
             try:
                 ready, _, _ = select.select([sock], [], [], remaining)
                 if not ready:
@@ -233,19 +232,6 @@ class VisaTransport(Transport):
             end = buffer.find(term, searched)
             if end >= 0:
                 return end
-
-    def _read_timeout(self, buffer: bytearray, limit: float) -> InstrumentTimeout:
-        partial = bytes(buffer)
-        buffer.clear()
-        seconds = format_seconds(limit)
-        if not partial:
-            return InstrumentTimeout(self.resource, f"no complete reply within {seconds} s")
-        return InstrumentTimeout(
-            self.resource,
-            f"incomplete reply within {seconds} s (no {self.read_termination!r} terminator): "
-            f"{partial!r}",
-            raw=partial,
-        )
 
     def _read_line_visa(self, timeout: float | None) -> bytes:
         """Not a SOCKET: one ``read_raw`` with pyvisa's timeout set to what is left."""
