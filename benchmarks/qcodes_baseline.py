@@ -10,10 +10,6 @@ values, and each one's raw reply (as text). ``write_period`` is how long the Dat
 keep results in memory; it is set to the durability the figure asks for, so QCoDeS is held to
 the same promise. A result is durable when the flush that follows it returns: the latency of
 each is measured from its ``add_result`` to the end of that flush.
-
-``WRITE_PERIOD`` 0 asks for each result to be durable when its call returns, as benchctl's
-engine promises: QCoDeS refuses a write period under 1 ms, so every ``add_result`` is followed
-by ``flush_data_to_database(block=True)``.
 """
 
 from __future__ import annotations
@@ -41,8 +37,7 @@ def main(argv: list[str]) -> int:
     for name in ("ref", "dut"):
         meas.register_custom_parameter(name, unit="g", setpoints=("t",))
         meas.register_custom_parameter(f"{name}_raw", setpoints=("t",), paramtype="text")
-    flush_each = write_period <= 0
-    meas.write_period = 3600.0 if flush_each else write_period
+    meas.write_period = write_period
     latencies: list[float] = []
     pending: list[float] = []
     started = time.perf_counter()
@@ -55,11 +50,7 @@ def main(argv: list[str]) -> int:
             saver.add_result(("t", now), ("ref", ref), ("dut", dut),
                              ("ref_raw", f"S S {ref:10.4f} g"), ("dut_raw", f"S S {dut:10.2f} g"))
             pending.append(added)
-            if flush_each:
-                saver.flush_data_to_database(block=True)
-                latencies.append(time.perf_counter() - added)
-                pending.clear()
-            elif saver._last_save_time != last_save:  # this call flushed everything pending
+            if saver._last_save_time != last_save:  # this call flushed everything pending
                 last_save = saver._last_save_time
                 done = time.perf_counter()
                 latencies += [done - a for a in pending]

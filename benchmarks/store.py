@@ -1,22 +1,22 @@
 """Figure 3: readings persisted per second, each durable within 100 ms.
 
 benchctl's side is the engine's own write path: a run's ``RunContext.point`` hands each point
-with its readings (reference and DUT, with their raw replies) to ``RunRecorder.record_point``
-in a worker thread and goes on only once that returned, i.e. once the point, its readings and
-the audit event that vouches for them are committed. So a reading is durable when its call
-returns, and that call's duration is its latency. Two cases: one run (what a bench does: the
-command line and the TUI run one run per process), and several runs recording at the same
-time in one process, each in a thread with its own event loop as the runner starts one, where
-the recorder's group commit lets points that arrive during a commit share the next one. The
-same points are recorded in both cases, spread over the runs. SQLite runs as benchctl
-configures it (WAL, ``synchronous=FULL``); PostgreSQL in a scratch database on the configured
-server.
+with its readings (reference and DUT, with their raw replies) to the ``RunRecorder``, whose
+point writer (a thread per database) commits whatever points arrived while the previous
+commit was on disk, with their audit events and row digests. A reading is durable when the
+commit that carries it returns; its latency is measured from its hand-over to that moment,
+and the run ends, as the runner ends one, only once every point is committed. Two cases: one
+run (what a bench does: the command line and the TUI run one run per process), and several
+runs recording at the same time in one process, each in a thread with its own event loop as
+the runner starts one, sharing the writer. The same points are recorded in both cases, spread
+over the runs, and the benchmark counts the readings stored afterwards. SQLite runs as
+benchctl configures it (WAL, ``synchronous=FULL``); PostgreSQL in a scratch database on the
+configured server.
 
 The baseline is QCoDeS's DataSaver writing the same points (time, both values, both raw
 replies) to SQLite, in its own environment (:mod:`benchmarks.qcodes_baseline`), with its
-``write_period`` set so that its readings too are on disk within the figure's 100 ms. It
-keeps results in memory until then: its ``add_result`` returns before the result is durable,
-where benchctl's ``record_point`` returns after.
+``write_period`` set so that its readings too are on disk within the figure's 100 ms: it
+keeps results in memory until then, as benchctl's writer keeps points until their commit.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ DURABLE_S = 0.100
 #: durability budget leaves the other half for the flush itself.
 QCODES_WRITE_PERIOD_S = 0.05
 #: Runs recording at the same time in the second case (several benches served by one
-#: process); the recorder's group commit is what lets them share commits.
+#: process); they share the point writer, whose commits then carry points of several runs.
 RUNS_AT_ONCE = 8
 
 
@@ -85,52 +85,76 @@ class _Quiet:
         pass
 
 
+def _timed_recorder(db: Any, latencies: list[float]) -> Any:
+    """The engine's recorder, noting for each point how long after it was handed over it was
+    committed (its durability latency)."""
+    from benchctl.engine.recorder import RunRecorder
+
+    class TimedRecorder(RunRecorder):
+        def submit_point(self, *args: Any, on_durable: Any = None) -> Any:  # type: ignore[override]
+            def timed(ticket: Any) -> None:
+                latencies.append(ticket.durable - ticket.submitted)
+                if on_durable is not None:
+                    on_durable(ticket)
+
+            *rest, = args
+            if len(rest) == 6:  # on_durable given by position, as the context does
+                on_durable = rest.pop()
+            return super().submit_point(*rest, on_durable=timed)
+
+    return TimedRecorder(db)
+
+
 async def _drive_run(db: Any, run_id: int, indices: list[int], latencies: list[float]) -> None:
     """One run as the engine drives it: ``RunContext.point`` per point, which hands the
-    reading to ``RunRecorder.record_point`` in a worker thread (``asyncio.to_thread``) and goes
-    on only once it returned, i.e. once the point is committed."""
+    reading to the recorder and goes on; the run ends as the runner ends one, once every
+    point is committed (``RunContext.durable``)."""
     from types import SimpleNamespace
 
     from benchctl.engine.clock import RunClock
     from benchctl.engine.context import RunContext, RunInfo
-    from benchctl.engine.recorder import RunRecorder
     from benchctl.engine.states import RunState, StateMachine
 
     # What the context needs of the bench's instruments here: their names, for the roles.
     instruments: Any = {"reference": SimpleNamespace(name="reference"),
                         "dut": SimpleNamespace(name="balance")}
+    recorder = _timed_recorder(db, latencies)
     ctx = RunContext(RunInfo(run_id, "store_benchmark", "calibrate", {}, "en", None),
                      clock=RunClock(), operator=_Quiet(),  # type: ignore[arg-type]
-                     instruments=instruments, store=RunRecorder(db), done={},
+                     instruments=instruments, store=recorder, done={},
                      state=StateMachine(RunState.RUNNING))
-    for i in indices:
-        key, data, readings = _point(i)
+    try:
+        for i in indices:
+            key, data, readings = _point(i)
 
-        async def measure(data: dict[str, Any] = data, readings: list[Any] = readings
-                          ) -> tuple[dict[str, Any], list[Any]]:
-            return data, readings
+            async def measure(data: dict[str, Any] = data, readings: list[Any] = readings
+                              ) -> tuple[dict[str, Any], list[Any]]:
+                return data, readings
 
-        t0 = time.perf_counter()
-        await ctx.point(key, measure)
-        latencies.append(time.perf_counter() - t0)
+            await ctx.point(key, measure)
+        await ctx.durable()
+    finally:
+        ctx.close()
+    if len(latencies) < len(indices):
+        raise AssertionError(f"{len(indices) - len(latencies)} points never committed")
 
 
 def benchctl_store(url: str, points: int, runs: int = 1) -> dict[str, Any]:
     """Record ``points`` points of two readings each through the engine's path, spread over
     ``runs`` runs recording at the same time in this process (each in a thread with its own
-    event loop, as the runner starts a run), and measure each point from the call to its
-    return, when it is durable."""
+    event loop, as the runner starts a run); each point's latency runs from its hand-over to
+    its commit, and the time from the first hand-over to the last commit."""
     import asyncio
     import threading
 
-    from benchctl.engine.recorder import group_commit
+    from benchctl.engine.recorder import point_writer
     from benchctl.store import open_database
 
     db = open_database(url)
     try:
         run_ids = _setup_runs(db, runs)
-        group = group_commit(db)
-        commits0, points0 = group.commits, group.points
+        writer = point_writer(db)
+        commits0, points0 = writer.commits, writer.points
         latencies: list[float] = []
         errors: list[BaseException] = []
         start = threading.Barrier(runs + 1)
@@ -138,8 +162,9 @@ def benchctl_store(url: str, points: int, runs: int = 1) -> dict[str, Any]:
         def run_thread(n: int) -> None:
             start.wait()
             try:
-                asyncio.run(_drive_run(db, run_ids[n], list(range(n, points, runs)),
-                                       latencies))
+                mine: list[float] = []
+                asyncio.run(_drive_run(db, run_ids[n], list(range(n, points, runs)), mine))
+                latencies.extend(mine)
             except BaseException as exc:  # reported below: a benchmark must not half-run
                 errors.append(exc)
 
@@ -154,9 +179,15 @@ def benchctl_store(url: str, points: int, runs: int = 1) -> dict[str, Any]:
         cpu = time.process_time() - cpu0
         if errors:
             raise errors[0]
-        commits, grouped = group.commits - commits0, group.points - points0
+        commits, grouped = writer.commits - commits0, writer.points - points0
+        with db.session() as s:
+            from benchctl.store import repository as repo
+
+            stored = sum(len(repo.readings_of(s, rid)) for rid in run_ids)
     finally:
         db.dispose()
+    if stored != 2 * points:
+        raise AssertionError(f"{stored} readings stored, not {2 * points}")
     return {"readings": 2 * points, "runs": runs, "seconds": seconds,
             "readings_per_s": 2 * points / seconds,
             "cpu_ms_per_point": cpu / points * 1000,
@@ -180,8 +211,7 @@ def _point(i: int) -> tuple[str, dict[str, Any], list[Any]]:
 
 def qcodes_store(ctx: Context, points: int, write_period: float = QCODES_WRITE_PERIOD_S
                  ) -> dict[str, Any] | str:
-    """The baseline's figures, or why there are none. ``write_period`` 0 makes every
-    ``add_result`` flush before it returns: QCoDeS held to benchctl's own promise."""
+    """The baseline's figures, or why there are none."""
     python = ctx.qcodes_python
     if not Path(python).exists():
         return (f"QCoDeS is not installed: {python} does not exist (`make bench` installs "
@@ -217,19 +247,16 @@ def run(ctx: Context) -> list[Figure]:
                      f"{baseline['latency_p99_s'] * 1000:.0f} ms (p99), "
                      f"{baseline['latency_max_s'] * 1000:.0f} ms (max)")
     figures: list[Figure] = []
-    lone_sqlite: dict[str, Any] | None = None
     for backend in ("SQLite", "PostgreSQL"):
         for runs in (1, RUNS_AT_ONCE):
-            how = ("one run: RunContext.point -> RunRecorder.record_point, one commit per "
-                   "point" if runs == 1 else
-                   f"{runs} runs recording at once in one process (a thread and event loop "
-                   "each), the same path; the recorder's group commit shares commits")
+            how = ("one run: RunContext.point -> RunRecorder -> the point writer, which "
+                   "commits the points that arrived during the previous commit" if runs == 1
+                   else f"{runs} runs recording at once in one process (a thread and event "
+                   "loop each), the same path, sharing the writer")
             label = f"store, {backend}" + ("" if runs == 1 else f", {runs} runs at once")
             if backend == "SQLite":
                 got = benchctl_store(f"sqlite:///{ctx.workdir / f'store-{runs}.db'}",
                                      points, runs)
-                if runs == 1:
-                    lone_sqlite = got
             else:
                 problem = postgres_problem(ctx.pg_url)
                 if problem is not None:
@@ -249,43 +276,13 @@ def run(ctx: Context) -> list[Figure]:
                 unjudged="" if base_rate else "no QCoDeS baseline (see the notes)",
                 note=(f"{points} points of 2 readings, {how}; "
                       f"{grouped:.1f} points per commit; "
-                      f"{got['cpu_ms_per_point']:.2f} ms of CPU per point; each durable when "
-                      f"its call returned, within "
+                      f"{got['cpu_ms_per_point']:.2f} ms of CPU per point; each durable "
+                      f"(committed) within "
                       f"{got['latency_median_s'] * 1000:.1f} ms (median), "
                       f"{got['latency_p99_s'] * 1000:.1f} ms (p99), "
                       f"{got['latency_max_s'] * 1000:.1f} ms (max). {base_note}."),
                 details={"benchctl": got, "qcodes": baseline}))
-    if lone_sqlite is not None:
-        figures.append(_same_promise(ctx, points, lone_sqlite))
     return figures
-
-
-def _same_promise(ctx: Context, points: int, got: dict[str, Any]) -> Figure:
-    """The issue's baseline may keep results in memory for 50 ms; benchctl's engine commits
-    each point before the procedure goes on (a run killed anywhere loses nothing it has
-    shown). This row holds QCoDeS to that same promise (``write_period`` 0: every
-    ``add_result`` flushes before it returns), so the cost of the promise itself can be read
-    apart from the cost of benchctl's store."""
-    label = "store, SQLite, one run, against QCoDeS durable on return"
-    target = "ahead of QCoDeS with the same promise (ratio > 1)"
-    baseline = qcodes_store(ctx, points, 0.0)
-    rate = float(got["readings_per_s"])
-    if isinstance(baseline, str):
-        return Figure(NUMBER, label, rate, "readings/s", None,
-                      "QCoDeS DataSaver, write_period 0: not measured", target=target,
-                      unjudged="no QCoDeS baseline (see the notes)",
-                      note=f"QCoDeS baseline not measured: {baseline}")
-    base = float(baseline["readings_per_s"])
-    return Figure(
-        NUMBER, label, rate, "readings/s", base, "QCoDeS DataSaver, write_period 0, SQLite",
-        rate / base, "benchctl ÷ QCoDeS", target, rate / base > 1.0,
-        note=(f"benchctl as in the one-run SQLite row; QCoDeS {baseline['qcodes']} with "
-              f"write_period 0, so each add_result returns after its flush: durable within "
-              f"{baseline['latency_median_s'] * 1000:.1f} ms (median), "
-              f"{baseline['latency_max_s'] * 1000:.1f} ms (max); journal "
-              f"{baseline['journal_mode']}, synchronous={baseline['synchronous']}. Not the "
-              "issue's target: a reading of what the durability promise costs each side."),
-        details={"benchctl": got, "qcodes": baseline})
 
 
 def _target() -> str:

@@ -208,7 +208,9 @@ def run_probe(*, bench: BenchConfig, instrument: str, world: Any, control: str, 
               tolerance: float = 0.02, patience: float = 1.5,
               on_point: Callable[[str], None] | None = None) -> ProbeRun:
     """Run the probe against ``instrument`` of a running simulation, one fault per point from
-    point 2 on; a persistent fault is cleared after the abort and the run resumed."""
+    point 2 on, injected as that point starts; a persistent fault is cleared after the abort
+    and the run resumed. ``on_point(key)`` is called once point ``key`` is taken, before the
+    next one starts."""
     role = _role_of(bench, instrument)
     root, pid = probe_library(tmp / f"lib-{instrument}", role)
     db_url = f"sqlite:///{tmp / f'probe-{instrument}.db'}"
@@ -219,12 +221,14 @@ def run_probe(*, bench: BenchConfig, instrument: str, world: Any, control: str, 
     operator = SimulatedOperator(control, fault_patience=patience)
 
     def inject(event: dict[str, Any]) -> None:
-        if event.get("event") != "point":
+        # When a point starts, before its first exchange: the point before it is taken (it
+        # may not be shown yet: a point is shown once committed, while the run goes on).
+        if event.get("event") != "point_started":
             return
-        if on_point is not None:
-            on_point(str(event["key"]))
         number = int(str(event["key"]).rsplit(".", 1)[1])
-        fault = plan.get(f"probe.{number + 1:02d}")
+        if on_point is not None and number > 0:
+            on_point(f"probe.{number - 1:02d}")
+        fault = plan.get(f"probe.{number:02d}")
         if fault is None:
             return
         if fault.persistent:

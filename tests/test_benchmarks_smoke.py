@@ -25,7 +25,7 @@ from benchmarks.runner import BENCHMARKS, figures_table, main  # noqa: E402
 EXPECTED = {
     "driver": 3,
     "skew": 2,
-    "store": 5,
+    "store": 4,
     "procedures": 3,
     "tui": 2,
     "startup": 1,

@@ -33,43 +33,88 @@ from faulthelp import SLOW_MARKS, record_row
 CHILD = textwrap.dedent("""
     import os, signal, sys
     from benchctl.engine import recorder
+    from benchctl.store import repository
     when, method, match = sys.argv[1:4]
-    original = getattr(recorder.RunRecorder, method)
     calls = []
 
-    def armed(self, *args, **kw):
+    def hit(args):
         calls.append(1)
         if match.endswith("#"):
-            hit = len(calls) == int(match[:-1])
-        else:
-            hit = not match or any(match == str(a) for a in args)
-        if hit and when == "before":
-            os.kill(os.getpid(), signal.SIGKILL)
-        result = original(self, *args, **kw)
-        if hit and when == "after":
-            os.kill(os.getpid(), signal.SIGKILL)
-        return result
+            return len(calls) == int(match[:-1])
+        return not match or any(match == str(a) for a in args)
 
-    setattr(recorder.RunRecorder, method, armed)
+    def die(*_):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    if method == "record_point":
+        # The engine hands points over (submit_point); a point is written when the writer
+        # thread has committed it: "after" dies right then, in the writer's thread.
+        submit = recorder.RunRecorder.submit_point
+
+        def armed_submit(self, *args, **kw):
+            mine = hit(args)
+            if mine and when == "before":
+                die()
+            if mine and when == "after":
+                args, later = args[:5], (args[5:] or [kw.pop("on_durable", None)])[0]
+
+                def then(ticket):
+                    if later is not None:
+                        later(ticket)
+                    die()
+
+                kw["on_durable"] = then
+            return submit(self, *args, **kw)
+
+        recorder.RunRecorder.submit_point = armed_submit
+    else:
+        original = getattr(recorder.RunRecorder, method)
+
+        def armed(self, *args, **kw):
+            mine = hit(args)
+            if mine and when == "before":
+                die()
+            result = original(self, *args, **kw)
+            if mine and when == "after":
+                die()
+            return result
+
+        setattr(recorder.RunRecorder, method, armed)
     interrupt_at = int(os.environ.get("INTERRUPT_AT_POINT", "0"))
     in_commit = os.environ.get("INTERRUPT_IN_COMMIT") == "1"
-    if interrupt_at:  # Ctrl-C once that many points are committed (or during that commit)
-        record = recorder.RunRecorder.record_point
+    if in_commit:  # Ctrl-C while the commit that carries that point is being written
+        write = repository.record_points
+        written = []
+
+        def writing(conn, items, **kw):
+            if len(written) < interrupt_at <= len(written) + len(items):
+                os.kill(os.getpid(), signal.SIGINT)
+            written.extend(items)
+            return write(conn, items, **kw)
+
+        repository.record_points = writing
+    elif interrupt_at:  # Ctrl-C once that many points are committed
+        handed = recorder.RunRecorder.submit_point
         points = []
 
         def counted(self, *args, **kw):
             points.append(1)
-            if in_commit and len(points) == interrupt_at:
-                os.kill(os.getpid(), signal.SIGINT)  # arrives while the commit runs
-            result = record(self, *args, **kw)
-            if not in_commit and len(points) == interrupt_at:
-                os.kill(os.getpid(), signal.SIGINT)
-            return result
+            if len(points) == interrupt_at:
+                args, later = args[:5], (args[5:] or [kw.pop("on_durable", None)])[0]
 
-        recorder.RunRecorder.record_point = counted
+                def then(ticket):
+                    if later is not None:
+                        later(ticket)
+                    os.kill(os.getpid(), signal.SIGINT)
+
+                kw["on_durable"] = then
+            return handed(self, *args, **kw)
+
+        recorder.RunRecorder.submit_point = counted
     from benchctl.cli import main
     sys.exit(main(sys.argv[4:]))
 """)
+
 
 
 def _state(db: Path) -> str:
@@ -150,8 +195,9 @@ def test_killed_while_aborting_is_still_resumable(tmp_path: Path,
 
 def test_ctrl_c_in_the_middle_of_a_commit(tmp_path: Path, reference: tuple[dict, Path]) -> None:
     """Ctrl-C lands while point 9 is being written: the write completes (it runs in the
-    instrument's worker thread, the signal is handled by the event loop), the run aborts at
-    the next safe point, the file is intact, and resume completes the run."""
+    recorder's writer thread, the signal is handled by the event loop), the run aborts at
+    the next safe point (the point being measured meanwhile is finished and kept), the file is
+    intact, and resume completes the run."""
     ref_doc, ref_db = reference
     with simulated_job("balance", tmp_path) as job:
         db = tmp_path / "run.db"
@@ -164,7 +210,7 @@ def test_ctrl_c_in_the_middle_of_a_commit(tmp_path: Path, reference: tuple[dict,
         assert _state(db) == "aborted"
         with sqlite3.connect(db) as con:
             assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-            assert con.execute("SELECT count(*) FROM points").fetchone()[0] == 9
+            assert con.execute("SELECT count(*) FROM points").fetchone()[0] in (9, 10)
         doc = finish(start(resume_args(db)), "resume after Ctrl-C during a commit")
     assert not differences(doc, ref_doc, 0.0)
     assert not record_problems(db, ref_db)

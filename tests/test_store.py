@@ -838,18 +838,20 @@ def test_every_record_is_audited(db: Database) -> None:
     with db.session() as s:
         repo.record_point(s, run_id, "p1", {"x": 1}, [reading(1.0)])
         actions = [e.action for e in s.query(AuditEvent).order_by(AuditEvent.id)]
-        [point_event] = s.query(AuditEvent).filter_by(action="point.record").all()
+        [point_event] = s.query(AuditEvent).filter_by(action="points.record").all()
     assert actions == [
         "asset.create",
         "certificate.add",
         "asset.create",
         "procedure.register",
         "run.create",
-        "point.record",
+        "points.record",
     ]
-    assert point_event.entity_id == f"{run_id}:p1"
+    assert (point_event.entity, point_event.entity_id) == ("run", str(run_id))
     assert point_event.actor == "Nguyễn Văn A"
-    [rd] = point_event.after["readings"]
+    [p1] = point_event.after["points"]
+    assert (p1["key"], p1["seq"], p1["data"]) == ("p1", 1, {"x": 1})
+    [rd] = p1["readings"]
     assert rd["value"] == 1.0 and len(rd["raw_sha256"]) == 64
 
 
@@ -927,11 +929,11 @@ def test_points_of_several_runs_in_one_transaction_verify(db: Database) -> None:
         assert [r.raw for r in b["weighing.up.500g"].readings] == [bytes(range(256))]
         assert [(r.role, r.value) for r in a["weighing.up.500g"].readings] == [
             ("dut", 500.01), ("reference", 500.0002)]
-        events = s.query(AuditEvent).filter_by(action="point.record").order_by(AuditEvent.id)
-        assert [e.entity_id for e in events] == [f"{run_a}:weighing.up.500g",
-                                                f"{run_b}:weighing.up.500g",
-                                                f"{run_a}:weighing.up.2000g", f"{run_b}:note",
-                                                f"{run_a}:edge"]
+        # One event per run of the commit, naming its points in the order taken.
+        events = s.query(AuditEvent).filter_by(action="points.record").order_by(AuditEvent.id)
+        assert [(e.entity_id, [p["key"] for p in e.after["points"]]) for e in events] == [
+            (str(run_a), ["weighing.up.500g", "weighing.up.2000g", "edge"]),
+            (str(run_b), ["weighing.up.500g", "note"])]
     # Recorded from the values written, the digests are those verify computes from the rows.
     with db.engine.connect() as conn:
         conn.execute(text("UPDATE readings SET value = 499.98 WHERE run_id = :r"), {"r": run_b})
@@ -968,9 +970,9 @@ def test_reading_values_json_cannot_hold_are_refused(db: Database) -> None:
             repo.prepare_point(run_id, "a", {}, [reading(bad)])
 
 
-def _queue_behind_first_commit(monkeypatch: pytest.MonkeyPatch, group: Any, behind: int,
-                               fail_first: BaseException | None = None) -> list[int]:
-    """Hold the first group commit until ``behind`` more calls wait for the next one; the
+def _hold_first_commit(monkeypatch: pytest.MonkeyPatch, writer: Any, behind: int,
+                       fail_first: BaseException | None = None) -> list[int]:
+    """Hold the writer's first commit until ``behind`` more points wait for the next one; the
     sizes of the groups written, in order."""
     real = repo.record_points
     sizes: list[int] = []
@@ -979,7 +981,7 @@ def _queue_behind_first_commit(monkeypatch: pytest.MonkeyPatch, group: Any, behi
         sizes.append(len(items))
         if len(sizes) == 1:
             deadline = time.monotonic() + 20
-            while len(group._queue) < behind and time.monotonic() < deadline:
+            while len(writer._queue) < behind and time.monotonic() < deadline:
                 time.sleep(0.002)
             if fail_first is not None:
                 raise fail_first
@@ -989,21 +991,24 @@ def _queue_behind_first_commit(monkeypatch: pytest.MonkeyPatch, group: Any, behi
     return sizes
 
 
-def _record_in_threads(recorder: RunRecorder, calls: list[tuple[int, str]]
+def _record_in_threads(recorders: dict[int, RunRecorder], calls: list[tuple[int, str]]
                        ) -> dict[str, BaseException | None]:
-    """Each (run, key) recorded by ``recorder`` in a thread of its own, the first one first."""
+    """Each (run, key) recorded by its run's recorder in a thread of its own (the first one
+    first, the others once it is being written), each waiting for its commit."""
     outcome: dict[str, BaseException | None] = {}
 
     def record(run_id: int, key: str) -> None:
         try:
-            recorder.record_point(run_id, key, {"k": key}, [reading(1.0)], {"balance": "dut"})
+            recorders[run_id].record_point(run_id, key, {"k": key}, [reading(1.0)],
+                                           {"balance": "dut"})
             outcome[f"{run_id}:{key}"] = None
         except BaseException as exc:  # collected for the test to look at
             outcome[f"{run_id}:{key}"] = exc
 
     threads = [threading.Thread(target=record, args=call) for call in calls]
     threads[0].start()
-    while not recorder.group._busy:
+    writer = next(iter(recorders.values())).writer
+    while writer._thread is None or writer._queue:
         time.sleep(0.001)
     for t in threads[1:]:
         t.start()
@@ -1015,21 +1020,25 @@ def _record_in_threads(recorder: RunRecorder, calls: list[tuple[int, str]]
 
 def test_points_arriving_during_a_commit_share_the_next_one(
         db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchctl.engine.recorder import point_writer
+
     run_id = seed(db)
     runs = [run_id, *more_runs(db, run_id, 3)]
-    recorder = RunRecorder(db)
-    sizes = _queue_behind_first_commit(monkeypatch, recorder.group, behind=3)
-    outcome = _record_in_threads(recorder, [(r, "p1") for r in runs])
+    recorders = {r: RunRecorder(db) for r in runs}
+    writer = recorders[run_id].writer
+    assert all(rec.writer is writer for rec in recorders.values())
+    assert point_writer(db) is writer  # one writer per database
+    sizes = _hold_first_commit(monkeypatch, writer, behind=3)
+    outcome = _record_in_threads(recorders, [(r, "p1") for r in runs])
     assert outcome == {f"{r}:p1": None for r in runs}
     assert sizes == [1, 3]  # the first alone, the three that arrived meanwhile together
-    assert (recorder.group.commits, recorder.group.points) == (2, 4)
-    assert RunRecorder(db).group is recorder.group  # one group per database
+    assert (writer.commits, writer.points) == (2, 4)
     with db.session() as s:
         assert all(list(repo.completed_points(s, r)) == ["p1"] for r in runs)
     assert _verify(db) == (True, None)
 
 
-def test_a_refused_point_fails_its_own_call_only(
+def test_a_refused_point_fails_its_own_run_only(
         db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     run_id = seed(db)
     other, finished = more_runs(db, run_id, 2)
@@ -1037,16 +1046,42 @@ def test_a_refused_point_fails_its_own_call_only(
         repo.record_point(s, run_id, "dup", {}, [])
         repo.set_run_state(s, finished, "running")
         repo.set_run_state(s, finished, "completed")
-    recorder = RunRecorder(db)
-    _queue_behind_first_commit(monkeypatch, recorder.group, behind=3)
-    outcome = _record_in_threads(recorder, [(run_id, "first"), (run_id, "dup"),
-                                            (other, "fine"), (finished, "late")])
+    recorders = {r: RunRecorder(db) for r in (run_id, other, finished)}
+    _hold_first_commit(monkeypatch, recorders[run_id].writer, behind=3)
+    outcome = _record_in_threads(recorders, [(run_id, "first"), (run_id, "dup"),
+                                             (other, "fine"), (finished, "late")])
     assert outcome[f"{run_id}:first"] is None and outcome[f"{other}:fine"] is None
     assert "already recorded" in str(outcome[f"{run_id}:dup"])
     assert "is completed" in str(outcome[f"{finished}:late"])
+    # The refused run goes no further: its recorder refuses the next point at once.
+    with pytest.raises(StoreError, match="already recorded"):
+        recorders[run_id].submit_point(run_id, "after", {}, [reading(1.0)], {})
     with db.session() as s:
         assert list(repo.completed_points(s, run_id)) == ["dup", "first"]
         assert list(repo.completed_points(s, other)) == ["fine"]
+    assert _verify(db) == (True, None)
+
+
+def test_points_after_a_refused_one_are_not_recorded(db: Database,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run's record is the first points it took: once one is refused, the points it handed
+    over after it are refused too, even those the writer takes in the same commit."""
+    run_id = seed(db)
+    with db.session() as s:
+        repo.record_point(s, run_id, "b", {}, [])
+    recorder = RunRecorder(db)
+    sizes = _hold_first_commit(monkeypatch, recorder.writer, behind=3)
+    tickets = [recorder.submit_point(run_id, k, {}, [reading(1.0)], {})
+               for k in ("a", "b", "c", "d")]
+    recorder.wait_durable(raise_failure=False)
+    assert sizes[:2] == [1, 3]  # "a" alone, then b, c, d together (refused), then b alone
+    assert [t.error is None for t in tickets] == [True, False, False, False]
+    assert "already recorded" in str(tickets[1].error)
+    assert "an earlier point was not" in str(tickets[2].error)
+    with pytest.raises(StoreError, match="already recorded"):
+        recorder.wait_durable()
+    with db.session() as s:
+        assert list(repo.completed_points(s, run_id)) == ["b", "a"]
     assert _verify(db) == (True, None)
 
 
@@ -1054,36 +1089,269 @@ def test_an_interrupted_commit_leaves_no_caller_waiting(
         db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     run_id = seed(db)
     runs = [run_id, *more_runs(db, run_id, 2)]
-    recorder = RunRecorder(db)
-    _queue_behind_first_commit(monkeypatch, recorder.group, behind=2,
-                               fail_first=KeyboardInterrupt())
-    outcome = _record_in_threads(recorder, [(r, "p1") for r in runs])
-    assert isinstance(outcome[f"{run_id}:p1"], KeyboardInterrupt)
-    # The two queued behind it were committed by the next leader.
+    recorders = {r: RunRecorder(db) for r in runs}
+    _hold_first_commit(monkeypatch, recorders[run_id].writer, behind=2,
+                       fail_first=KeyboardInterrupt())
+    outcome = _record_in_threads(recorders, [(r, "p1") for r in runs])
+    assert isinstance(outcome[f"{run_id}:p1"], StoreError)
+    assert "interrupted: KeyboardInterrupt" in str(outcome[f"{run_id}:p1"])
+    # The two queued behind it were committed by the next commit.
     assert [outcome[f"{r}:p1"] for r in runs[1:]] == [None, None]
-    # The group is free again: a lone point goes through at once.
-    recorder.record_point(run_id, "p2", {}, [reading(2.0)], {})
+    # The writer goes on: a point of another run goes through at once.
+    recorders[runs[1]].record_point(runs[1], "p2", {}, [reading(2.0)], {})
     with db.session() as s:
-        assert list(repo.completed_points(s, run_id)) == ["p2"]
+        assert list(repo.completed_points(s, runs[1])) == ["p1", "p2"]
+        assert list(repo.completed_points(s, run_id)) == []
     assert _verify(db) == (True, None)
 
 
-@pytest.mark.parametrize("actor,entity_id,before,after", [
-    ("benchctl", "1:p1", None, {"run_id": 1, "key": "p1", "data": {"nominal": 100.0}}),
-    ("Nguyễn Văn A", "7:cân \"Đức\"", {"a": [1, 2.5, None]},
-     {"x": "\u2028\"after\":0", "_rows": {"points:1": "ab" * 32, "runs:1": None}}),
-    ("", "", 3, []),
-])
-def test_event_hash_with_after_text_is_event_hash(actor: str, entity_id: str, before: Any,
-                                                  after: Any) -> None:
-    """The recorder hashes an event with its ``after`` encoded once; it must be the chain's
-    own formula, and the text it stores must read back as ``after``."""
+def test_the_hot_path_texts_are_the_general_ones() -> None:
+    """record_points builds its digests and its audit event as text from pieces: they must be
+    byte for byte what integrity.row_digest, canonical and event_hash make, for awkward
+    values too (quotes, control characters, non-ASCII, line separators, float extremes)."""
     import json
+    import random
 
-    from benchctl.store import integrity
+    from benchctl.store import integrity, points
 
-    at = dt.datetime(2025, 3, 4, 5, 6, 7, 89, tzinfo=dt.timezone(dt.timedelta(hours=7)))
-    args = (42, at, actor, "point.record", "point", entity_id, before, after, "f" * 64)
-    h, text_ = integrity.event_hash_and_after_text(*args)
-    assert h == integrity.event_hash(*args)
-    assert json.loads(text_) == after
+    rnd = random.Random(7)
+    texts = ["", "cân Đức", 'a"b\\c', "\u2028\x00\x1f\t", "x" * 300, "🙂", "\ud7ff"]
+    floats = [0.0, 1e-300, 5e-324, 1.7976931348623157e308, -2.5, 100.0105, 1 / 3, 1e16, 12.0]
+    zones = [dt.UTC, dt.timezone(dt.timedelta(hours=7)),
+             dt.timezone(dt.timedelta(hours=-3, minutes=-30))]
+    for i in range(300):
+        at = dt.datetime(2025, 1, 1, tzinfo=zones[i % 3]) + dt.timedelta(
+            seconds=rnd.uniform(0, 1e8))
+        instrument, role, unit, key = (rnd.choice(texts) for _ in range(4))
+        raw = rnd.randbytes(rnd.randint(0, 40))
+        data = {rnd.choice(texts): rnd.choice(floats), "n": i, "nested": {"b": [1, None, True],
+                                                                           "a": "x"}}
+        item = points.prepare_point(5, key or "k", data,
+                                    [Reading(rnd.choice(floats), unit, i % 2 == 0, at, raw,
+                                             instrument)], {instrument: role})
+        r = item.readings[0]
+        row = {"id": i + 1, "run_id": 5, "point_id": 9, "point_key": key or "k",
+               "instrument": instrument, "role": role, "value": r[2], "unit": unit,
+               "stable": i % 2 == 0, "taken_at": at, "raw": raw}
+        assert points._sha(points.reading_digest_text(i + 1, 9, 5, key or "k", r)) == \
+            integrity.row_digest(row)
+        created = dt.datetime.now(dt.UTC)
+        assert points._sha(points.point_digest_text(
+            3, 5, key or "k", 2, item.data_text, created.isoformat(timespec="microseconds"))) \
+            == integrity.row_digest({"id": 3, "run_id": 5, "key": key or "k", "seq": 2,
+                                     "data": json.loads(item.data_text), "created_at": created})
+        assert item.data_text == integrity.canonical(json.loads(item.data_text)).decode()
+        summary = points.reading_summary_text(r)
+        assert summary == integrity.canonical(json.loads(summary)).decode()
+        after = {"_rows": {"points:3": "ab" * 32}, "points": [json.loads(summary)],
+                 "run_id": 5}
+        after_text = integrity.canonical(after).decode()
+        assert points.event_hash_of_text(
+            i, created.isoformat(timespec="microseconds"), instrument, "points.record", "run",
+            key, after_text, "f" * 64) == integrity.event_hash(
+            i, created, instrument, "points.record", "run", key, None, after, "f" * 64)
+    # Keys JSON would turn into text sort as text: the general way is taken.
+    item = points.prepare_point(5, "k", {10: "a", 9: "b", "x": {2: 1}}, [])
+    assert item.data_text == '{"10":"a","9":"b","x":{"2":1}}'
+
+
+
+
+# --- the engine's side: points shown once committed, nothing asked before ------------------
+
+
+class _Listening:
+    """An operator channel that notes every event and question, and answers "ok"."""
+
+    kind = "test"
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    async def ask(self, request: Any) -> Any:
+        from benchctl.operator import OperatorAnswer
+
+        self.seen.append(f"ask {request.key}")
+        return OperatorAnswer(value="ok")
+
+    async def event(self, event: dict[str, Any]) -> None:
+        if event["event"] in ("point", "point_started"):
+            self.seen.append(f"{event['event']} {event['key']}")
+
+    def bind(self, ctx: Any) -> None:
+        pass
+
+
+def _context(db: Database, run_id: int, operator: _Listening) -> Any:
+    from types import SimpleNamespace
+
+    from benchctl.engine.clock import RunClock
+    from benchctl.engine.context import RunContext, RunInfo
+    from benchctl.engine.states import RunState, StateMachine
+
+    return RunContext(RunInfo(run_id, "p", "verify", {}, "en", None), clock=RunClock(),
+                      operator=operator,  # type: ignore[arg-type]
+                      instruments={"dut": SimpleNamespace(name="balance")},  # type: ignore
+                      store=RunRecorder(db), done={}, state=StateMachine(RunState.RUNNING))
+
+
+def _measured(value: float) -> Callable[[], Any]:
+    async def measure() -> tuple[dict[str, Any], list[Reading]]:
+        return {"indicated": value}, [reading(value)]
+
+    return measure
+
+
+def test_a_point_is_shown_and_the_operator_asked_only_once_it_is_committed(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The procedure goes on while its point is written, but nobody sees the point, and the
+    operator is asked nothing, before the point is committed."""
+    import asyncio
+
+
+    run_id = seed(db)
+    release = threading.Event()
+    real = repo.record_points
+
+    def slow(conn: Any, items: Any, **kw: Any) -> list[int]:
+        release.wait(20)
+        return real(conn, items, **kw)
+
+    monkeypatch.setattr(repo, "record_points", slow)
+    operator = _Listening()
+
+    async def run() -> None:
+        ctx = _context(db, run_id, operator)
+        try:
+            assert await ctx.point("a", _measured(1.0)) == {"indicated": 1.0}
+            assert ctx.store.pending == 1  # handed over, not yet committed
+            asking = asyncio.ensure_future(ctx.instruct("load", "Đặt quả cân / Load"))
+            await asyncio.sleep(0.2)
+            assert operator.seen == ["point_started a"], "shown or asked before the commit"
+            release.set()
+            await asking
+            assert operator.seen == ["point_started a", "point a", "ask load"]
+        finally:
+            ctx.close()
+
+    asyncio.run(run())
+    with db.session() as s:
+        assert list(repo.completed_points(s, run_id)) == ["a"]
+
+
+def test_a_refused_point_stops_the_run_at_its_next_step(db: Database) -> None:
+    import asyncio
+
+    run_id = seed(db)
+    with db.session() as s:
+        repo.record_point(s, run_id, "b", {}, [])
+    operator = _Listening()
+
+    async def run() -> None:
+        ctx = _context(db, run_id, operator)
+        try:
+            await ctx.point("a", _measured(1.0))
+            await ctx.point("b", _measured(2.0))  # refused by the database, a moment later
+            with pytest.raises(StoreError, match="already recorded"):
+                await ctx.durable()
+            with pytest.raises(StoreError, match="already recorded"):
+                await ctx.point("c", _measured(3.0))
+        finally:
+            ctx.close()
+
+    asyncio.run(run())
+    assert "point a" in operator.seen and "point b" not in operator.seen
+    with db.session() as s:
+        assert list(repo.completed_points(s, run_id)) == ["b", "a"]
+    assert _verify(db) == (True, None)
+
+
+def test_a_procedure_ahead_of_the_writer_waits_for_it(db: Database,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Back-pressure: with the writer held, a procedure hands over at most MAX_PENDING points,
+    and goes on no further than AHEAD_AT_MOST_S past the oldest one not committed, before it
+    waits; released, everything lands in order."""
+    import asyncio
+
+    from benchctl.engine.recorder import AHEAD_AT_MOST_S, MAX_PENDING
+
+    run_id = seed(db)
+    release = threading.Event()
+    real = repo.record_points
+
+    def held(conn: Any, items: Any, **kw: Any) -> list[int]:
+        release.wait(20)
+        return real(conn, items, **kw)
+
+    monkeypatch.setattr(repo, "record_points", held)
+    total = MAX_PENDING + 40
+
+    async def run() -> None:
+        ctx = _context(db, run_id, _Listening())
+        try:
+            async def procedure() -> None:
+                for i in range(total):
+                    await ctx.point(f"p{i}", _measured(float(i)))
+
+            task = asyncio.ensure_future(procedure())
+            await asyncio.sleep(0.3)
+            assert not task.done()
+            assert 1 <= ctx.store.pending <= MAX_PENDING
+            assert ctx.store.behind() > AHEAD_AT_MOST_S
+            release.set()
+            await task
+            await ctx.durable()
+        finally:
+            ctx.close()
+
+    asyncio.run(run())
+    with db.session() as s:
+        assert list(repo.completed_points(s, run_id)) == [f"p{i}" for i in range(total)]
+    assert _verify(db) == (True, None)
+
+
+def test_a_procedure_goes_no_further_than_its_record_allows(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slow procedure (a point every 20 ms) with the writer stuck: it stops handing over
+    points once the oldest one waiting is AHEAD_AT_MOST_S old, far below MAX_PENDING, so a
+    power cut could take only its last moments of work."""
+    import asyncio
+
+    from benchctl.engine.recorder import AHEAD_AT_MOST_S, MAX_PENDING
+
+    run_id = seed(db)
+    release = threading.Event()
+    real = repo.record_points
+
+    def held(conn: Any, items: Any, **kw: Any) -> list[int]:
+        release.wait(20)
+        return real(conn, items, **kw)
+
+    monkeypatch.setattr(repo, "record_points", held)
+
+    async def run() -> None:
+        ctx = _context(db, run_id, _Listening())
+        try:
+            async def procedure() -> None:
+                for i in range(40):
+                    async def measure(i: int = i) -> tuple[dict[str, Any], list[Reading]]:
+                        await asyncio.sleep(0.02)
+                        return {"i": i}, [reading(float(i))]
+
+                    await ctx.point(f"p{i}", measure)
+
+            task = asyncio.ensure_future(procedure())
+            await asyncio.sleep(0.5)
+            assert not task.done()
+            # A point every 20 ms (or slower): the one handed over first, those within 50 ms
+            # of it, and the one that found it older than that.
+            assert 1 <= ctx.store.pending <= int(AHEAD_AT_MOST_S / 0.02) + 2 < MAX_PENDING
+            release.set()
+            await task
+            await ctx.durable()
+        finally:
+            ctx.close()
+
+    asyncio.run(run())
+    with db.session() as s:
+        assert len(repo.completed_points(s, run_id)) == 40

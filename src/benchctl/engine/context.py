@@ -1,15 +1,19 @@
 """The run context: everything a procedure may touch, and nothing about I/O details.
 
 A procedure asks for a point by its stable key; the context either returns the value already
-committed (on resume) or measures it, commits the reading and the point in one transaction the
-moment it is taken, and only then lets the procedure go on. So a run interrupted anywhere
-resumes at the next point with nothing lost and nothing taken twice.
+recorded (on resume) or measures it and hands it to the recorder, which commits it within
+100 ms while the procedure goes on (engine/recorder.py). The point is shown (the ``point``
+event) once committed, and the run asks the operator nothing, and writes nothing else, before
+every point taken is committed (:meth:`RunContext.durable`). So a run interrupted anywhere
+resumes at the first point not recorded, with nothing lost that anyone has seen and nothing
+taken twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +26,7 @@ from .ambient import AmbientGuard
 from .clock import RunClock
 from .handles import InstrumentHandle, RetryPolicy
 from .operators import OperatorChannel
+from .recorder import AHEAD_AT_MOST_S, MAX_PENDING
 from .states import RunState, StateMachine
 
 Measure = Callable[[], Awaitable[tuple[dict[str, Any], list[Reading]]]]
@@ -70,6 +75,16 @@ class RunContext:
         self._resume.set()
         self._seq = len(done)
         self._ambient: Any = None  # engine/ambient.py guard, made at the first point measured
+        self._roles: dict[str, str] | None = None
+        # Points committed, waiting to be shown (in order) by the task below.
+        self._committed: asyncio.Queue[tuple[int, str, dict[str, Any], Any]] | None = None
+        self._shower: asyncio.Task[None] | None = None
+        #: A refused point, or what went wrong showing a committed one: the run stops.
+        self._store_failure: BaseException | None = None
+        self._arrived: list[tuple[int, str, dict[str, Any], Any]] = []
+        self._arrived_lock = threading.Lock()
+        self._wake_pending = False
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- messages and events -------------------------------------------------------------
 
@@ -124,11 +139,30 @@ class RunContext:
             raise RunAborted("run aborted on request")
 
     async def _persist_state(self, state: RunState, message: str | None) -> None:
+        await self.durable(raise_failure=False)
         await asyncio.to_thread(self.store.set_state, self.run_id, state, message)
+
+    async def durable(self, *, raise_failure: bool = True) -> None:
+        """Wait until every point taken is committed and shown: before the run asks the
+        operator anything, changes state or ends. Raises the refusal of a point
+        (:class:`StoreError`) unless told not to."""
+        if self.store.pending:
+            await asyncio.to_thread(self.store.wait_durable, raise_failure=False)
+        if self._committed is not None:
+            await self._committed.join()
+        if raise_failure and self._store_failure is not None:
+            raise self._store_failure
+
+    def close(self) -> None:
+        """Stop showing points (the run is over; everything was shown by then)."""
+        if self._shower is not None:
+            self._shower.cancel()
+            self._shower = None
 
     # -- the operator --------------------------------------------------------------------
 
     async def ask(self, request: OperatorRequest) -> OperatorAnswer:
+        await self.durable()
         await self.emit({"event": "waiting", "key": request.key, "for": "operator",
                          "kind": request.kind})
         try:
@@ -158,6 +192,8 @@ class RunContext:
         if not callable(getattr(handle.instrument, method, None)):
             raise AttributeError(f"instrument {handle.name} ({handle.role}) has no {method}()")
         if hasattr(handle.instrument, "point_key"):
+            # A manual instrument asks the operator: the points before are committed first.
+            await self.durable()
             handle.instrument.point_key = self.current_point  # manual instruments name the point
 
         def note(exc: InstrumentError, attempt: int) -> None:
@@ -185,6 +221,8 @@ class RunContext:
         """The value of point ``key``: from the record if already taken, else measured now."""
         if key in self.done:
             return self.done[key]
+        if self._store_failure is not None:
+            raise self._store_failure
         await self.checkpoint()
         # Ambient guard (engine/ambient.py): pause while the room is outside the limits.
         if self._ambient is None:
@@ -199,12 +237,69 @@ class RunContext:
                 break
             except InstrumentError as exc:
                 await self._instrument_fault(key, exc)
-        roles = {h.name: slot for slot, h in self.instruments.items() if h is not None}
-        await asyncio.to_thread(self.store.record_point, self.run_id, key, data, readings, roles)
+        if self._roles is None:
+            self._roles = {h.name: slot for slot, h in self.instruments.items()
+                           if h is not None}
+        self._hand_over(self._seq + 1, key, data, readings)
         self._seq += 1
         self.done[key] = data
-        await self.emit({"event": "point", "key": key, "seq": self._seq, "data": data})
+        # The writer is behind (a slow disk, a busy server): let it catch up.
+        if self.store.pending >= MAX_PENDING:
+            await asyncio.to_thread(self.store.wait_durable, MAX_PENDING // 2,
+                                    raise_failure=False)
+        elif self.store.pending and self.store.behind() > AHEAD_AT_MOST_S:
+            await asyncio.to_thread(self.store.wait_oldest)
         return data
+
+    def _hand_over(self, seq: int, key: str, data: dict[str, Any], readings: list[Reading]
+                   ) -> None:
+        """Give the point to the recorder, to be shown once it is committed."""
+        if self._store_failure is not None:
+            raise self._store_failure
+        if self._committed is None:
+            self._loop = asyncio.get_running_loop()
+            self._committed = asyncio.Queue()
+            self._shower = self._loop.create_task(self._show_committed())
+        entry = (seq, key, data)
+        self.store.submit_point(self.run_id, key, data, readings, self._roles or {},
+                                lambda ticket: self._on_committed(entry, ticket))
+
+    def _on_committed(self, entry: tuple[int, str, dict[str, Any]], ticket: Any) -> None:
+        """In the writer's thread: pass the point to the loop, waking it once for all the
+        points of a commit rather than once each."""
+        with self._arrived_lock:
+            self._arrived.append((*entry, ticket))
+            if self._wake_pending:
+                return
+            self._wake_pending = True
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._take_arrived)
+
+    def _take_arrived(self) -> None:
+        with self._arrived_lock:
+            arrived, self._arrived = self._arrived, []
+            self._wake_pending = False
+        assert self._committed is not None
+        for item in arrived:
+            self._committed.put_nowait(item)
+
+    async def _show_committed(self) -> None:
+        """Emit ``point`` for each committed point, in order. What goes wrong here (a refused
+        point, a listener that raises) is kept for the run to raise at its next step."""
+        assert self._committed is not None
+        while True:
+            seq, key, data, ticket = await self._committed.get()
+            try:
+                if self._store_failure is not None:
+                    continue
+                if ticket.error is not None:
+                    self._store_failure = ticket.error
+                    continue
+                await self.emit({"event": "point", "key": key, "seq": seq, "data": data})
+            except Exception as exc:  # the run raises it at its next step
+                self._store_failure = exc
+            finally:
+                self._committed.task_done()
 
     async def _instrument_fault(self, key: str, exc: InstrumentError) -> None:
         """Pause the run with a clear message until the instrument answers again or the
@@ -288,6 +383,7 @@ class RunContext:
             return data
         data = await self.point(key, measure)
         self.environment[label] = data
+        await self.durable()
         await asyncio.to_thread(self.store.set_environment, self.run_id, label, data)
         return data
 

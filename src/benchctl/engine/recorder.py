@@ -1,167 +1,314 @@
-"""The run's writes to the store, each its own unit of work.
+"""The run's writes to the store: points written behind the procedure, everything else at once.
 
-A reading is durable when ``record_point`` returns: the procedure does not go on before, so a
-run interrupted anywhere resumes at the next point with nothing lost and nothing taken twice.
+A point is committed by the database's *point writer*, a thread that takes every point
+waiting and writes them in one transaction (one fsync, one audit lock), then the next ones,
+as they come. The procedure hands its point over and goes on measuring; the point is durable
+a commit later, and the procedure waits for the writer when it gets more than
+:data:`AHEAD_AT_MOST_S` or :data:`MAX_PENDING` points ahead of its record. What the run
+promises, and how (see ``RunContext.point``):
 
-Points go through a *group commit*: ``record_point`` calls that arrive while another one is
-committing wait, and the next commit takes all of them in one transaction (one fsync, one
-audit lock), then each call returns. There is no timer: the window is the commit in flight,
-so a lone run (points one after another) pays nothing for it, and runs recording at the same
-time in one process (every :class:`RunRecorder` of one database shares the group) share their
-commits instead of queueing for the database's write lock one by one. Each point keeps its
-own audit event, with the digests of its rows (``repository.record_points``).
+- a point is *shown* (the ``point`` event: the TUI, stdio-json) only once it is committed;
+- nothing else the run writes (its state, environment, results) and no question to the
+  operator comes before every point taken so far is committed: :meth:`RunRecorder.wait_durable`
+  is the barrier, and the recorder's other writes go through it;
+- a point the database refuses stops the run at its next step, and the points taken after it
+  are refused too, so what is recorded is always the run's first points, in order.
 
-The command line and the TUI run one run per process today, and a run records its points one
-after another, so there a group is one point: what makes that path fast is
-``repository.record_points`` (SQL Core, digests from the values written), not the grouping.
+So a run interrupted anywhere still resumes at the first point not recorded, with nothing
+taken twice; a power cut can lose only points taken in the last moments (≤ 50 ms of the
+run's work), which nobody has seen yet, and which the resumed run takes again.
+
+Why not commit each point before going on, as the first versions did: a commit waits for the
+disk (an fsync, about half a millisecond on a good SSD, tens on a busy one), so one point per
+commit bounded a run to about a thousand points a second and charged every point the thread
+hand-off; several points per commit cost little more than one.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import functools
 import threading
+import time
 import weakref
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import StoreError
 from ..instruments import Reading
 
-#: Most points one group commit takes: bounds how long the last of them waits (a point costs
-#: well under a millisecond to write, so a full group commits in a few tens of ms at most).
-MAX_GROUP = 64
+#: Most points one commit takes (it bounds a commit's duration to a few tens of ms).
+MAX_GROUP = 512
+#: The procedure does not go on while a point it handed over this long ago is still not
+#: committed: what a power cut can take is at most the last 50 ms of the run's work. (The
+#: figure the benchmark checks, every reading durable within 100 ms, leaves room for the
+#: commit under way.)
+AHEAD_AT_MOST_S = 0.050
+#: Points a run may have handed over and not yet committed before it waits for the writer.
+MAX_PENDING = 256
+#: The writer thread ends after this long with nothing to write (the next point starts it).
+IDLE_S = 2.0
 
 
 @dataclass(eq=False)
-class _Waiter:
-    """One ``record_point`` call waiting for its group's commit."""
+class Ticket:
+    """One point handed to the writer: what became of it, and when."""
 
     item: Any
-    wake: threading.Event = field(default_factory=threading.Event)
-    lead: bool = False
-    done: bool = False
+    recorder: RunRecorder
+    on_durable: Callable[[Ticket], None] | None = None
+    submitted: float = field(default_factory=time.perf_counter)
+    durable: float | None = None
     point_id: int | None = None
     error: BaseException | None = None
 
 
-class GroupCommit:
-    """Points of every recorder of one database, committed together when they arrive together.
+class PointWriter:
+    """The points of every recorder of one database, committed in groups by one thread.
 
-    The first caller to find no commit in flight becomes the leader: it takes every waiting
-    point (its own first), writes them in one transaction, commits, and wakes them; if more
-    arrived meanwhile, it hands the lead to the first of those and returns (its own point is
-    durable: it does not stay to serve the others). A group that the database refuses is
-    retried point by point, so a refused point (a duplicate key, a finished run) fails its
-    own call only.
+    Groups are what arrived while the previous commit was on disk, so there is no timer: a
+    point that finds the writer idle is committed at once. A group the database refuses is
+    written again point by point, so a refused point fails its own run only; the later points
+    of that run fail with it (a run's record stays a prefix of what it took).
     """
 
     def __init__(self, db: Any) -> None:
-        # Weak: the registry below maps the database to its group, and a strong reference
+        # Weak: the registry below maps the database to its writer, and a strong reference
         # back would keep both alive for ever.
         self._db = weakref.ref(db)
-        self._lock = threading.Lock()
-        self._queue: list[_Waiter] = []
-        self._busy = False
+        self._cond = threading.Condition()
+        self._queue: deque[Ticket] = deque()
+        self._thread: threading.Thread | None = None
+        self._writing = False
         #: Commits made and points they carried (the benchmark reports the mean group size).
         self.commits = 0
         self.points = 0
 
-    def record(self, item: Any) -> int:
-        """Write ``item`` (a ``repository.PointWrite``); its point id once committed."""
-        me = _Waiter(item)
-        with self._lock:
-            self._queue.append(me)
-            if not self._busy:
-                self._busy = me.lead = True
-        while not me.done:
-            if me.lead:
-                self._lead()
+    def drain(self, timeout: float) -> bool:
+        """Wait until every point handed over is written (or ``timeout`` passes)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._queue or self._writing:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.05))
+        return True
+
+    def submit(self, ticket: Ticket) -> None:
+        with self._cond:
+            self._queue.append(ticket)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="benchctl point writer",
+                                                 daemon=True)
+                self._thread.start()
             else:
-                me.wake.wait()
-                me.wake.clear()
-        if me.error is not None:
-            raise me.error
-        assert me.point_id is not None
-        return me.point_id
+                self._cond.notify_all()
 
-    def _lead(self) -> None:
-        with self._lock:
-            group, self._queue = self._queue[:MAX_GROUP], self._queue[MAX_GROUP:]
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if not self._queue:
+                    self._cond.wait(IDLE_S)
+                    if not self._queue:
+                        self._thread = None
+                        return
+                n = min(len(self._queue), MAX_GROUP)
+                group = [self._queue.popleft() for _ in range(n)]
+                self._writing = True
+            try:
+                self._write_group(group)
+            except BaseException as exc:  # no run may wait for ever on a point
+                for t in group:
+                    if t.durable is None:
+                        self._finish(t, None, StoreError(
+                            f"the commit of point {t.item.key} was interrupted: "
+                            f"{type(exc).__name__}: {exc}"))
+            finally:
+                with self._cond:
+                    self._writing = False
+                    self._cond.notify_all()
+
+    def _write_group(self, group: list[Ticket]) -> None:
+        live = []
+        for t in group:
+            failed = t.recorder.failure
+            if failed is not None:  # an earlier point of this run was refused
+                self._finish(t, None, StoreError(
+                    f"run {t.item.run_id}: point {t.item.key} was not recorded, because an "
+                    f"earlier point was not: {failed}"))
+            else:
+                live.append(t)
+        if not live:
+            return
         try:
-            self._write(group)
-        except BaseException as exc:  # interrupted: no caller may wait forever
-            for w in group:
-                if not w.done:
-                    w.error = StoreError(f"the commit of point {w.item.key} was interrupted: "
-                                         f"{type(exc).__name__}")
-            raise
-        finally:
-            with self._lock:
-                for w in group:
-                    w.done, w.lead = True, False
-                    w.wake.set()
-                if self._queue:
-                    nxt = self._queue[0]
-                    nxt.lead = True
-                    nxt.wake.set()
-                else:
-                    self._busy = False
+            ids = self._commit([t.item for t in live])
+        except StoreError as exc:
+            if len(live) == 1:
+                self._finish(live[0], None, exc)
+                return
+            for t in live:  # find which point was refused; the ones before it still land
+                self._write_group([t])
+            return
+        for t, point_id in zip(live, ids, strict=True):
+            self._finish(t, point_id, None)
 
-    def _write(self, group: list[_Waiter]) -> None:
+    def _commit(self, items: list[Any]) -> list[int]:
         from ..store import repository as repo
 
         db = self._db()
         if db is None:
             raise StoreError("the database of this recorder was closed")
-        try:
-            with db.transaction() as conn:
-                ids = repo.record_points(conn, [w.item for w in group])
-        except StoreError as exc:
-            if len(group) == 1:
-                group[0].error = exc
-                return
-            for w in group:  # find which point was refused; the others still land
-                self._write([w])
-            return
+        with db.transaction() as conn:
+            ids = repo.record_points(conn, items)
         self.commits += 1
-        self.points += len(group)
-        for w, point_id in zip(group, ids, strict=True):
-            w.point_id = point_id
+        self.points += len(items)
+        return ids
+
+    @staticmethod
+    def _finish(t: Ticket, point_id: int | None, error: BaseException | None) -> None:
+        t.point_id, t.error, t.durable = point_id, error, time.perf_counter()
+        t.recorder._finished(t)
+        if t.on_durable is not None:
+            # Whoever listened may be gone (its loop closed): the point is committed anyway.
+            with contextlib.suppress(Exception):
+                t.on_durable(t)
 
 
-_groups: weakref.WeakKeyDictionary[Any, GroupCommit] = weakref.WeakKeyDictionary()
-_groups_lock = threading.Lock()
+
+@functools.cache
+def _prepare_point() -> Callable[..., Any]:
+    """``repository.prepare_point``, imported on first use (the store is heavy to import)."""
+    from ..store import repository as repo
+
+    return repo.prepare_point
 
 
-def group_commit(db: Any) -> GroupCommit:
-    """The group commit of database ``db`` (one per open database in this process)."""
-    with _groups_lock:
-        group = _groups.get(db)
-        if group is None:
-            group = _groups[db] = GroupCommit(db)
-        return group
+_writers: weakref.WeakKeyDictionary[Any, PointWriter] = weakref.WeakKeyDictionary()
+_writers_lock = threading.Lock()
+
+
+@atexit.register
+def _drain_at_exit() -> None:
+    """The writer's thread does not outlive the process: what it holds is written first (a
+    run waits for its points itself; this is for whoever used a recorder without a run)."""
+    with _writers_lock:
+        writers = list(_writers.values())
+    for writer in writers:
+        writer.drain(10.0)
+
+
+def point_writer(db: Any) -> PointWriter:
+    """The point writer of database ``db`` (one per open database in this process)."""
+    with _writers_lock:
+        writer = _writers.get(db)
+        if writer is None:
+            writer = _writers[db] = PointWriter(db)
+        return writer
 
 
 class RunRecorder:
+    """One run's writes. Points go to the database's writer; the other writes wait until the
+    run's points are committed, so the record never shows a state, an environment or results
+    ahead of the points they follow."""
+
     def __init__(self, db: Any) -> None:
         self.db = db
-        self.group = group_commit(db)
+        self.writer = point_writer(db)
+        self._cond = threading.Condition()
+        self._pending = 0
+        self._unfinished: deque[Ticket] = deque()  # in the order handed over
+        #: The first point the database refused, if any: the run goes no further.
+        self.failure: StoreError | None = None
+
+    # -- points ------------------------------------------------------------------------
+
+    def submit_point(self, run_id: int, key: str, data: dict[str, Any],
+                     readings: list[Reading], roles: dict[str, str],
+                     on_durable: Callable[[Ticket], None] | None = None) -> Ticket:
+        """Hand a point to the writer; returns at once. A point no database could take (a
+        naive timestamp, a value JSON cannot hold) and a run whose earlier point was refused
+        raise :class:`StoreError` here."""
+        if self.failure is not None:
+            raise self.failure
+        ticket = Ticket(_prepare_point()(run_id, key, data, readings, roles), self,
+                        on_durable)
+        with self._cond:
+            self._pending += 1
+            self._unfinished.append(ticket)
+        self.writer.submit(ticket)
+        return ticket
 
     def record_point(self, run_id: int, key: str, data: dict[str, Any],
                      readings: list[Reading], roles: dict[str, str]) -> None:
-        """Record a point with its readings; returns once they are committed (durable)."""
-        from ..store import repository as repo
+        """Record a point and return once it is committed (durable)."""
+        ticket = self.submit_point(run_id, key, data, readings, roles)
+        with self._cond:
+            while ticket.durable is None:
+                self._cond.wait()
+        if ticket.error is not None:
+            raise ticket.error
 
-        self.group.record(repo.prepare_point(run_id, key, data, readings, roles))
+    @property
+    def pending(self) -> int:
+        """Points handed over and not yet committed (or refused)."""
+        return self._pending
+
+    def behind(self) -> float:
+        """How long ago the oldest point not yet committed was handed over (0: none)."""
+        try:
+            oldest = self._unfinished[0]
+        except IndexError:
+            return 0.0
+        return time.perf_counter() - oldest.submitted
+
+    def _finished(self, ticket: Ticket) -> None:
+        with self._cond:
+            if ticket.error is not None and self.failure is None:
+                err = ticket.error
+                self.failure = err if isinstance(err, StoreError) else StoreError(str(err))
+            self._pending -= 1
+            if self._unfinished and self._unfinished[0] is ticket:
+                self._unfinished.popleft()
+            else:  # the writer finishes a run's points in order; should that ever change
+                self._unfinished.remove(ticket)
+            self._cond.notify_all()
+
+    def wait_oldest(self) -> None:
+        """Wait until the oldest point not yet committed is (or is refused)."""
+        with self._cond:
+            if not self._unfinished:
+                return
+            oldest = self._unfinished[0]
+            while oldest.durable is None:
+                self._cond.wait()
+
+    def wait_durable(self, below: int = 1, *, raise_failure: bool = True) -> None:
+        """Wait until fewer than ``below`` points are pending (1: all committed); raise the
+        refusal of any point as :class:`StoreError`."""
+        with self._cond:
+            while self._pending >= below:
+                self._cond.wait()
+        if raise_failure and self.failure is not None:
+            raise self.failure
+
+    # -- the run's other writes (each after its points) ---------------------------------
 
     def set_state(self, run_id: int, state: str, message: str | None) -> None:
         from ..store import repository as repo
 
+        # A failed point stops the run: its state is still recorded (failed, aborted).
+        self.wait_durable(raise_failure=False)
         with self.db.session() as s:
             repo.set_run_state(s, run_id, str(state), message)
 
     def set_environment(self, run_id: int, label: str, data: dict[str, Any]) -> None:
         from ..store import repository as repo
 
+        self.wait_durable()
         with self.db.session() as s:
             repo.set_environment(s, run_id, label, data)
 
@@ -169,5 +316,6 @@ class RunRecorder:
                      ) -> None:
         from ..store import repository as repo
 
+        self.wait_durable()
         with self.db.session() as s:
             repo.save_results(s, run_id, results, verdict)

@@ -327,6 +327,7 @@ async def _execute(run_id: int, procedure: Procedure, dut: DutSpec, mode: str,
         await procedure.module.run(ctx)
         if ctx.results is None:
             raise BenchctlError(f"procedure {procedure.id} finished without results")
+        await ctx.durable()
         await asyncio.to_thread(recorder.save_results, run_id, ctx.results, ctx.verdict)
         machine.to(RunState.COMPLETED)
         await asyncio.to_thread(recorder.set_state, run_id, RunState.COMPLETED, None)
@@ -336,6 +337,8 @@ async def _execute(run_id: int, procedure: Procedure, dut: DutSpec, mode: str,
         if machine.state == RunState.PAUSED:
             machine.to(RunState.RUNNING)
         machine.to(RunState.ABORTING)
+        if ctx:
+            await ctx.durable(raise_failure=False)
         await asyncio.to_thread(recorder.set_state, run_id, RunState.ABORTING, str(exc))
         machine.to(RunState.ABORTED)
         await asyncio.to_thread(recorder.set_state, run_id, RunState.ABORTED, str(exc))
@@ -347,11 +350,19 @@ async def _execute(run_id: int, procedure: Procedure, dut: DutSpec, mode: str,
             machine.to(RunState.RUNNING)
         if machine.can(RunState.FAILED):
             machine.to(RunState.FAILED)
+        if ctx:
+            await ctx.durable(raise_failure=False)
         await asyncio.to_thread(recorder.set_state, run_id, RunState.FAILED, str(exc))
         if ctx:
             await ctx.emit({"event": "state", "state": "failed", "reason": str(exc)})
         return RunOutcome(run_id, "failed", str(exc))
     finally:
+        # Whatever ended the run (a crash included), the points it took are committed before
+        # the process may exit: the writer thread would not outlive it.
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(recorder.wait_durable, raise_failure=False)
+        if ctx:
+            ctx.close()
         # Instruments are closed while Ctrl-C still only asks for an abort: an impatient
         # burst of Ctrl-C must not interrupt the closing half-way.
         for h in handles.values():

@@ -131,9 +131,21 @@ class _Store:
     def __init__(self) -> None:
         self.environment: dict[str, Any] = {}
 
-    def record_point(self, run_id: int, key: str, *args: Any) -> None:
+    pending = 0
+    failure = None
+
+    def submit_point(self, run_id: int, key: str, *args: Any) -> None:
         raise _ReplayRefused(f"the procedure wants a new point {key!r}; an amendment does "
                              "not measure (start a new run)")
+
+    def wait_durable(self, *args: Any, **kw: Any) -> None:
+        pass
+
+    def behind(self) -> float:
+        return 0.0
+
+    def wait_oldest(self) -> None:
+        pass
 
     def set_state(self, *args: Any) -> None:
         pass

@@ -17,21 +17,18 @@ Rules kept here, whoever calls:
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import json
-import math
 import numbers
 import os
 import socket
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, Table, func, select, text
-from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy import Select, func, select, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from benchctl.errors import StoreError
@@ -950,76 +947,6 @@ def set_environment(s: Session, run_id: int, key: str, data: Any) -> Run:
     return run
 
 
-@dataclass(frozen=True, slots=True)
-class PointWrite:
-    """A point checked and converted to what will be stored, ready for :func:`record_points`.
-
-    :func:`prepare_point` makes it before any transaction starts (in the caller's thread), so
-    the transaction, which holds the audit lock every bench waits for, only writes.
-    """
-
-    run_id: int
-    key: str
-    #: The point's data as plain JSON (what the database will hand back).
-    data: Any
-    #: ``data`` as the JSON text stored (encoded once, outside the transaction).
-    data_json: str
-    #: Column values of each reading, without ``id`` and ``point_id`` (known once written).
-    readings: tuple[dict[str, Any], ...]
-    #: What the point's audit event says of each reading.
-    summary: tuple[dict[str, Any], ...]
-
-
-def prepare_point(
-    run_id: int,
-    key: str,
-    data: Mapping[str, Any],
-    readings: Sequence[instruments.Reading],
-    roles: Mapping[str, str] | None = None,
-) -> PointWrite:
-    """Check a point and convert it to the stored form; raises :class:`StoreError` for what no
-    database state can make right (no key, a naive timestamp, a value JSON cannot hold)."""
-    if not key:
-        raise StoreError(f"run {run_id}: a point needs a key")
-    roles = roles or {}
-    rows: list[dict[str, Any]] = []
-    for r in readings:
-        if r.timestamp.tzinfo is None or r.timestamp.utcoffset() is None:
-            raise StoreError(
-                f"run {run_id}: point {key}: reading of {r.instrument!r} has a naive timestamp"
-            )
-        # -0.0 is stored as 0 by SQLite: write what every back end hands back, so the digest
-        # computed here is the one verify computes from the row.
-        value = float(r.value) + 0.0
-        if not math.isfinite(value):  # the audit event carries it, and JSON has no NaN
-            raise StoreError(
-                f"cannot store run {run_id} point {key} reading of {r.instrument!r} as JSON: "
-                f"{value} is not a number JSON can hold"
-            )
-        rows.append({
-            "run_id": run_id,
-            "point_key": key,
-            "instrument": r.instrument,
-            "role": roles.get(r.instrument, ""),
-            "value": value,
-            "unit": r.unit,
-            "stable": bool(r.stable),
-            "taken_at": r.timestamp,
-            "raw": bytes(r.raw),
-        })
-    summary = tuple({
-        "instrument": row["instrument"],
-        "role": row["role"],
-        "value": row["value"],
-        "unit": row["unit"],
-        "stable": row["stable"],
-        "taken_at": _iso(row["taken_at"]),
-        "raw_sha256": hashlib.sha256(row["raw"]).hexdigest(),
-    } for row in rows)
-    data_json = _json_text(dict(data), f"run {run_id} point {key} data")
-    return PointWrite(run_id, key, json.loads(data_json), data_json, tuple(rows), summary)
-
-
 def record_point(
     s: Session,
     run_id: int,
@@ -1047,268 +974,6 @@ def record_point(
     point = s.get(Point, point_id)
     assert point is not None
     return point
-
-
-def record_points(
-    conn: Connection,
-    points: Sequence[PointWrite],
-    *,
-    extra_rows: Mapping[str, str | None] | None = None,
-) -> list[int]:
-    """Record ``points`` (of one run or several) in the caller's transaction; their ids.
-
-    The hot path of a run: every point the engine takes comes through here, and the procedure
-    waits for it. So it sends a few plain SQL statements through the DBAPI cursor of the
-    caller's connection (:class:`_HotSQL`), not SQLAlchemy statements, whose per-statement
-    machinery cost more than SQLite's own work: under the audit lock, one SELECT of the runs
-    with their last seq and the last audit event, then the points and their readings, the
-    runs' ``updated_at`` and each point's ``point.record`` audit event (as
-    :func:`append_audit` would write it). The digests the events carry (see
-    :mod:`benchctl.store.integrity`) are computed from the values written, not read back:
-    every column of a point and a reading is known here (ids included), and a run's row is
-    the one read under the audit lock with its new ``updated_at``. ``extra_rows`` are digests
-    of other rows of this transaction for the first event to carry. Any refusal raises
-    :class:`StoreError` and writes nothing the caller should keep (roll back).
-    """
-    if not points:
-        return []
-    sql = _HotSQL.of(conn.dialect)
-    dbapi_conn = conn.connection.dbapi_connection
-    cur = dbapi_conn.cursor()  # type: ignore[union-attr]
-    try:
-        return _record_points(sql, cur, points, extra_rows)
-    except sql.dbapi_error as e:
-        # As SQLAlchemy would have raised it (the callers turn DBAPIError into StoreError
-        # naming the database); a connection found broken is not handed out again.
-        invalidated = conn.dialect.is_disconnect(e, dbapi_conn, cur)  # type: ignore[arg-type]
-        if invalidated:
-            conn.invalidate(e)
-        err = DBAPIError.instance(None, None, e, sql.dbapi_error,
-                                  connection_invalidated=invalidated, dialect=conn.dialect)
-        if isinstance(err, IntegrityError):
-            # Under the audit lock the seqs are free, so the unique (run_id, key) refused it.
-            which = " or ".join(f"{p.key}" for p in points)
-            one_run = len({p.run_id for p in points}) == 1
-            raise StoreError(f"run {points[0].run_id}: point {which} is already recorded"
-                             if one_run else
-                             f"one of points {which} is already recorded in its run") from err
-        raise err from e
-    finally:
-        if not conn.invalidated:
-            cur.close()
-
-
-def _record_points(sql: _HotSQL, cur: Any, points: Sequence[PointWrite],
-                   extra_rows: Mapping[str, str | None] | None) -> list[int]:
-    run_ids = sorted({p.run_id for p in points})
-    # The runs, each with its last seq, and the last audit event: one query, under the lock.
-    found = sql.lock_and_select_runs(cur, run_ids)
-    runs = {row[0]: sql.run_row(row) for row in found}
-    for p in points:
-        run = runs.get(p.run_id)
-        if run is None:
-            raise StoreError(f"run {p.run_id} does not exist")
-        if run["state"] not in RECORDING_STATES:
-            raise StoreError(f"run {p.run_id} is {run['state']}; point {p.key} cannot be "
-                             "recorded")
-        if run["host"] != _this_host() or run["pid"] != os.getpid():
-            raise StoreError(
-                f"run {p.run_id} is owned by process {run['pid']} on {run['host']}; "
-                f"point {p.key} cannot be recorded from here"
-            )
-    seen: set[tuple[int, str]] = set()
-    for p in points:
-        if (p.run_id, p.key) in seen:
-            raise StoreError(f"run {p.run_id}: point {p.key} is already recorded")
-        seen.add((p.run_id, p.key))
-    n_cols = len(sql.run_columns)
-    last_seq = {row[0]: row[n_cols] or 0 for row in found}
-    last_event_id, last_event_hash = found[0][n_cols + 1], found[0][n_cols + 2]
-    now = utcnow()
-    now_db = sql.time(now)
-
-    point_ids: list[int] = []
-    digests_of_point: list[dict[str, str | None]] = []
-    seqs: list[int] = []
-    for p in points:
-        seq = last_seq[p.run_id] + 1
-        last_seq[p.run_id] = seq
-        point_id = sql.insert(cur, sql.insert_point,
-                              (p.run_id, p.key, seq, p.data_json, now_db))
-        point_ids.append(point_id)
-        seqs.append(seq)
-        digests: dict[str, str | None] = {
-            integrity.row_key("points", (point_id,)): integrity.row_digest(
-                {"run_id": p.run_id, "key": p.key, "seq": seq, "data": p.data,
-                 "created_at": now, "id": point_id})}
-        reading_ids = sql.insert_rows(cur, sql.insert_reading, [(
-            p.run_id, point_id, p.key, r["instrument"], r["role"], r["value"], r["unit"],
-            sql.flag(r["stable"]), sql.time(r["taken_at"]), r["raw"]) for r in p.readings])
-        for r, reading_id in zip(p.readings, reading_ids, strict=True):
-            digests[integrity.row_key("readings", (reading_id,))] = integrity.row_digest(
-                {**r, "point_id": point_id, "id": reading_id})
-        digests_of_point.append(digests)
-    sql.execute_rows(cur, sql.touch_run, [(now_db, rid) for rid in run_ids])
-
-    # The digests of the runs as written, each carried by the last event of its run.
-    last_of_run = {p.run_id: i for i, p in enumerate(points)}
-    for rid in run_ids:
-        values = {**runs[rid], "updated_at": now}
-        digests_of_point[last_of_run[rid]][integrity.row_key("runs", (rid,))] = (
-            integrity.row_digest(values))
-    new_id = last_event_id + 1 if last_event_id is not None else 1
-    prev_hash = last_event_hash if last_event_id is not None else GENESIS_HASH
-    events = []
-    for i, p in enumerate(points):
-        carried = digests_of_point[i]
-        if i == 0 and extra_rows:
-            carried = {**extra_rows, **carried}
-        after = integrity.with_rows(
-            {"run_id": p.run_id, "key": p.key, "seq": seqs[i], "data": p.data,
-             "readings": list(p.summary)},
-            carried)
-        actor = runs[p.run_id]["performed_by"] or SYSTEM_ACTOR
-        entity_id = f"{p.run_id}:{p.key}"
-        at = utcnow()
-        h, after_text = integrity.event_hash_and_after_text(
-            new_id, at, actor, "point.record", "point", entity_id, None, after, prev_hash)
-        events.append((new_id, sql.time(at), actor, "point.record", "point", entity_id,
-                       after_text, prev_hash, h))
-        new_id, prev_hash = new_id + 1, h
-    sql.execute_rows(cur, sql.insert_event, events)
-    return point_ids
-
-
-@functools.cache
-def _tables() -> Mapping[str, Table]:
-    from benchctl.store.models import Base
-
-    return Base.metadata.tables
-
-
-class _HotSQL:
-    """The statements of :func:`record_points` for one back end, and how values reach its
-    driver: what SQLAlchemy's column types would do, done directly (its per-statement work
-    costs more than the statement on SQLite). Built once per dialect.
-
-    Values are written as SQLAlchemy writes them, so the rows read back through the models
-    are the values the digests were computed from: times as UTC (SQLite: naive ISO text with
-    microseconds, as its DATETIME stores them), JSON as its text, booleans as the
-    driver takes them.
-    """
-
-    _made: ClassVar[dict[tuple[str, str], _HotSQL]] = {}
-
-    @classmethod
-    def of(cls, dialect: Dialect) -> _HotSQL:
-        key = (dialect.name, dialect.driver)
-        made = cls._made.get(key)
-        if made is None:
-            made = cls._made[key] = cls(dialect)
-        return made
-
-    def __init__(self, dialect: Dialect) -> None:
-        self.dialect = dialect
-        quote = dialect.identifier_preparer.quote
-        t = _tables()
-        self.run_columns = [c.name for c in t["runs"].columns]
-        # What SQLAlchemy does to each column of a runs row it reads (e.g. SQLite's time
-        # text to an aware datetime), so the digest of the row is the one verify computes.
-        self._run_procs = [c.type.dialect_impl(dialect).result_processor(dialect, None)
-                           for c in t["runs"].columns]
-        self.sqlite = dialect.name == "sqlite"
-        if self.sqlite:
-            mark, as_json = "?", "?"
-            self.lock = "UPDATE audit_events SET id = id WHERE 0 = 1"  # see _lock_audit
-        elif dialect.name == "postgresql":
-            mark, as_json = "%s", "%s::json"
-            self.lock = f"SELECT pg_advisory_xact_lock({AUDIT_LOCK_KEY})"
-        else:  # pragma: no cover - benchctl supports SQLite and PostgreSQL
-            raise StoreError(f"record_points does not know the {dialect.name} back end")
-        self._mark = mark
-        cols = ", ".join(f"runs.{quote(c)}" for c in self.run_columns)
-        self._select_runs = (
-            f"SELECT {cols}, "
-            "(SELECT max(points.seq) FROM points WHERE points.run_id = runs.id), "
-            "(SELECT id FROM audit_events ORDER BY id DESC LIMIT 1), "
-            "(SELECT hash FROM audit_events ORDER BY id DESC LIMIT 1) "
-            "FROM runs WHERE runs.id IN ({marks})")
-
-        def insert(table: str, columns: list[str], json_columns: tuple[str, ...] = ()) -> str:
-            marks = ", ".join(as_json if c in json_columns else mark for c in columns)
-            return (f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) "
-                    f"VALUES ({marks})" + ("" if self.sqlite else " RETURNING id"))
-
-        self.insert_point = insert("points", ["run_id", "key", "seq", "data", "created_at"],
-                                   ("data",))
-        self.insert_reading = insert("readings", [
-            "run_id", "point_id", "point_key", "instrument", "role", "value", "unit", "stable",
-            "taken_at", "raw"])
-        self.insert_event = insert("audit_events", [
-            "id", "at", "actor", "action", "entity", "entity_id", "after", "prev_hash",
-            "hash"], ("after",)).removesuffix(" RETURNING id")
-        self.touch_run = f"UPDATE runs SET updated_at = {mark} WHERE id = {mark}"
-        dbapi = dialect.loaded_dbapi
-        self.dbapi_error: type[Exception] = dbapi.Error
-
-    def select_runs(self, n: int) -> str:
-        return self._select_runs.format(marks=", ".join([self._mark] * n))
-
-    def run_row(self, row: Sequence[Any]) -> dict[str, Any]:
-        """The runs columns of ``row`` as SQLAlchemy would hand them back."""
-        return {name: (proc(value) if proc is not None else value)
-                for name, proc, value in zip(self.run_columns, self._run_procs, row,
-                                             strict=False)}
-
-    def lock_and_select_runs(self, cur: Any, run_ids: list[int]) -> list[Sequence[Any]]:
-        """Take the audit lock (see :func:`_lock_audit`), then read the runs: on PostgreSQL
-        both statements in one round trip (a pipeline runs them in order, so the SELECT's
-        snapshot is taken once the lock is held)."""
-        if self.sqlite:
-            cur.execute(self.lock)
-            cur.execute(self.select_runs(len(run_ids)), run_ids)
-        else:
-            with cur.connection.pipeline():
-                cur.execute(self.lock)
-                cur.execute(self.select_runs(len(run_ids)), run_ids)
-        return list(cur.fetchall())
-
-    def insert(self, cur: Any, statement: str, params: Sequence[Any]) -> int:
-        """Run a one-row INSERT; the new row's id."""
-        cur.execute(statement, params)
-        if self.sqlite:
-            return int(cur.lastrowid)
-        return int(cur.fetchone()[0])
-
-    def insert_rows(self, cur: Any, statement: str, rows: Sequence[Sequence[Any]]
-                    ) -> list[int]:
-        """Run a one-row INSERT for each of ``rows``; their ids, in order. PostgreSQL: in one
-        round trip (psycopg pipelines an executemany, one result per row)."""
-        if self.sqlite or len(rows) < 2:
-            return [self.insert(cur, statement, row) for row in rows]
-        cur.executemany(statement, rows, returning=True)
-        ids = []
-        while True:
-            ids.append(int(cur.fetchone()[0]))
-            if not cur.nextset():
-                return ids
-
-    def execute_rows(self, cur: Any, statement: str, rows: Sequence[Sequence[Any]]) -> None:
-        """Run ``statement`` for each of ``rows`` (one row: a plain execute, which costs
-        psycopg fewer round trips than an executemany)."""
-        if len(rows) == 1:
-            cur.execute(statement, rows[0])
-        else:
-            cur.executemany(statement, rows)
-
-    def time(self, at: dt.datetime) -> Any:
-        """An aware time as the column stores it (see ``models.UTCDateTime``)."""
-        if self.sqlite:
-            return at.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-        return at.astimezone(dt.UTC)
-
-    def flag(self, value: bool) -> Any:
-        return int(value) if self.sqlite else bool(value)
 
 
 def completed_points(s: Session, run_id: int) -> dict[str, Point]:
@@ -1941,3 +1606,7 @@ def create_revision(
          "results": wanted},
     )
     return run
+
+
+# The hot path lives in its own module, which uses this one's rules (imported last).
+from benchctl.store.points import PointWrite, prepare_point, record_points  # noqa: E402
