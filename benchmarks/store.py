@@ -229,7 +229,7 @@ def qcodes_store(ctx: Context, points: int, write_period: float = QCODES_WRITE_P
 
 
 def run(ctx: Context) -> list[Figure]:
-    points = ctx.size(1000, 40)
+    points = ctx.size(4000, 40)
     baseline = qcodes_store(ctx, points)
     if isinstance(baseline, str):
         ctx.log(f"   baseline: {baseline}")

@@ -1129,21 +1129,25 @@ def test_the_hot_path_texts_are_the_general_ones() -> None:
         item = points.prepare_point(5, key or "k", data,
                                     [Reading(rnd.choice(floats), unit, i % 2 == 0, at, raw,
                                              instrument)], {instrument: role})
-        r = item.readings[0]
+        [r] = item.readings
+        value = r.sqlite_row[3]
+        assert r.pg_row[3] == value and (r.pg_row[5], r.sqlite_row[5]) == (i % 2 == 0, i % 2 == 0)
         row = {"id": i + 1, "run_id": 5, "point_id": 9, "point_key": key or "k",
-               "instrument": instrument, "role": role, "value": r[2], "unit": unit,
+               "instrument": instrument, "role": role, "value": value, "unit": unit,
                "stable": i % 2 == 0, "taken_at": at, "raw": raw}
-        assert points._sha(points.reading_digest_text(i + 1, 9, 5, key or "k", r)) == \
-            integrity.row_digest(row)
+        assert points._sha(points.reading_digest_text(i + 1, 9, r)) == integrity.row_digest(row)
         created = dt.datetime.now(dt.UTC)
         assert points._sha(points.point_digest_text(
-            3, 5, key or "k", 2, item.data_text, created.isoformat(timespec="microseconds"))) \
-            == integrity.row_digest({"id": 3, "run_id": 5, "key": key or "k", "seq": 2,
-                                     "data": json.loads(item.data_text), "created_at": created})
+            3, item, 2, created.isoformat(timespec="microseconds"))) == integrity.row_digest(
+            {"id": 3, "run_id": 5, "key": key or "k", "seq": 2,
+             "data": json.loads(item.data_text), "created_at": created})
         assert item.data_text == integrity.canonical(json.loads(item.data_text)).decode()
-        summary = points.reading_summary_text(r)
-        assert summary == integrity.canonical(json.loads(summary)).decode()
-        after = {"_rows": {"points:3": "ab" * 32}, "points": [json.loads(summary)],
+        assert r.summary == integrity.canonical(json.loads(r.summary)).decode()
+        entry = f"{item.entry_head}2}}"
+        assert entry == integrity.canonical(json.loads(entry)).decode()
+        assert json.loads(entry) == {"data": json.loads(item.data_text), "key": key or "k",
+                                     "readings": [json.loads(r.summary)], "seq": 2}
+        after = {"_rows": {"points:3": "ab" * 32}, "points": [json.loads(entry)],
                  "run_id": 5}
         after_text = integrity.canonical(after).decode()
         assert points.event_hash_of_text(

@@ -34,7 +34,6 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import StoreError
@@ -53,17 +52,21 @@ MAX_PENDING = 256
 IDLE_S = 2.0
 
 
-@dataclass(eq=False)
 class Ticket:
-    """One point handed to the writer: what became of it, and when."""
+    """One point handed to the writer: what became of it, and when. (A plain class with
+    slots: one is made per point.)"""
 
-    item: Any
-    recorder: RunRecorder
-    on_durable: Callable[[Ticket], None] | None = None
-    submitted: float = field(default_factory=time.perf_counter)
-    durable: float | None = None
-    point_id: int | None = None
-    error: BaseException | None = None
+    __slots__ = ("durable", "error", "item", "on_durable", "point_id", "recorder", "submitted")
+
+    def __init__(self, item: Any, recorder: RunRecorder,
+                 on_durable: Callable[[Ticket], None] | None = None) -> None:
+        self.item = item
+        self.recorder = recorder
+        self.on_durable = on_durable
+        self.submitted = time.perf_counter()
+        self.durable: float | None = None
+        self.point_id: int | None = None
+        self.error: BaseException | None = None
 
 
 class PointWriter:

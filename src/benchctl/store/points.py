@@ -28,9 +28,8 @@ import json
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from json.encoder import encode_basestring as _js
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from sqlalchemy import Table
 from sqlalchemy.engine import Connection, Dialect
@@ -49,17 +48,35 @@ ACTION = "points.record"
 _UTC = dt.UTC
 
 
-@dataclass(frozen=True, slots=True)
-class PointWrite:
-    """A point checked and encoded, ready for :func:`record_points`."""
+class ReadingWrite(NamedTuple):
+    """A reading encoded for :func:`record_points`: everything but its ids, which are known
+    only under the audit lock. (A named tuple: made twice per point, and a frozen dataclass
+    costs a ``__setattr__`` per field.)"""
+
+    #: Column values after (id, run_id, point_id), as SQLite and as PostgreSQL take them.
+    sqlite_row: tuple[Any, ...]
+    pg_row: tuple[Any, ...]
+    #: Its digest text is ``{"id":ID`` + head + POINT_ID + tail.
+    digest_head: str
+    digest_tail: str
+    #: Canonical JSON of what the audit event says of it.
+    summary: str
+
+
+class PointWrite(NamedTuple):
+    """A point checked and encoded, ready for :func:`record_points`: the work that needs no
+    lock is done by :func:`prepare_point` in the caller's thread, so the writer's own share
+    (ids, seq, digests, the event) is small."""
 
     run_id: int
     key: str
     #: The point's data as canonical JSON text: the column's, the digest's and the event's.
     data_text: str
-    #: Per reading: (instrument, role, value, unit, stable, taken_at as the column stores it
-    #: on SQLite, taken_at as UTC ISO text, taken_at as an aware UTC time, raw, raw SHA-256).
-    readings: tuple[tuple[str, str, float, str, bool, str, str, dt.datetime, bytes, str], ...]
+    readings: tuple[ReadingWrite, ...]
+    #: ``,"key":KEY,"run_id":RUN`` of its digest text.
+    key_and_run: str
+    #: Its entry in the audit event, up to the seq: ``{"data":..,"readings":[..],"seq":``.
+    entry_head: str
 
 
 _SCALARS = frozenset({str, float, int, bool, type(None)})
@@ -89,7 +106,7 @@ def _encoder() -> json.JSONEncoder:
                             allow_nan=False, default=_json_default)
 
 
-def _data_text(data: Mapping[str, Any], what: str) -> str:
+def _data_text(data: Mapping[str, Any], run_id: int, key: str) -> str:
     """Canonical JSON of ``data`` as the database will hand it back."""
     from benchctl.store.repository import _json_text
 
@@ -100,6 +117,7 @@ def _data_text(data: Mapping[str, Any], what: str) -> str:
             return _encoder().encode(data)
         except (TypeError, ValueError):
             pass  # the general way below says what is wrong
+    what = f"run {run_id} point {key} data"
     return integrity.canonical(json.loads(_json_text(data, what))).decode("utf-8")
 
 
@@ -115,7 +133,8 @@ def prepare_point(
     if not key:
         raise StoreError(f"run {run_id}: a point needs a key")
     roles = roles or {}
-    rows = []
+    key_js = _js(key)
+    out = []
     for r in readings:
         at = r.timestamp
         if at.tzinfo is None or at.utcoffset() is None:
@@ -133,44 +152,40 @@ def prepare_point(
         utc = at.astimezone(_UTC)
         iso = utc.isoformat(timespec="microseconds")  # YYYY-MM-DDTHH:MM:SS.ffffff+00:00
         raw = bytes(r.raw)
-        rows.append((r.instrument, roles.get(r.instrument, ""), value, r.unit, bool(r.stable),
-                     f"{iso[:10]} {iso[11:-6]}", iso, utc, raw,
-                     hashlib.sha256(raw).hexdigest()))
-    return PointWrite(run_id, key, _data_text(data, f"run {run_id} point {key} data"),
-                      tuple(rows))
+        raw_sha = hashlib.sha256(raw).hexdigest()
+        instrument, unit, stable = r.instrument, r.unit, bool(r.stable)
+        role = roles.get(instrument, "")
+        instrument_js, role_js, unit_js = _js(instrument), _js(role), _js(unit)
+        flag, number = "true" if stable else "false", float.__repr__(value)
+        out.append(ReadingWrite(
+            (key, instrument, role, value, unit, int(stable), f"{iso[:10]} {iso[11:-6]}", raw),
+            (key, instrument, role, value, unit, stable, utc, raw),
+            f',"instrument":{instrument_js},"point_id":',
+            f',"point_key":{key_js},"raw":"sha256:{raw_sha}","role":{role_js},'
+            f'"run_id":{run_id},"stable":{flag},"taken_at":"{iso}","unit":{unit_js},'
+            f'"value":{number}}}',
+            f'{{"instrument":{instrument_js},"raw_sha256":"{raw_sha}","role":{role_js},'
+            f'"stable":{flag},"taken_at":"{iso}","unit":{unit_js},"value":{number}}}'))
+    data_text = _data_text(data, run_id, key)
+    return PointWrite(
+        run_id, key, data_text, tuple(out), f',"key":{key_js},"run_id":{run_id}',
+        f'{{"data":{data_text},"key":{key_js},"readings":['
+        f'{",".join(r.summary for r in out)}],"seq":')
 
 
 # --------------------------------------------------------------------------------------------
 # Canonical texts, built from their pieces (equal to integrity.row_digest's and canonical's)
 
 
-def _num(value: float) -> str:
-    return float.__repr__(value)
-
-
-def reading_digest_text(reading_id: int, point_id: int, run_id: int, key: str,
-                        r: tuple[Any, ...]) -> str:
+def reading_digest_text(reading_id: int, point_id: int, r: ReadingWrite) -> str:
     """What :func:`integrity.row_digest` hashes for this readings row."""
-    instrument, role, value, unit, stable, _, iso, _, _, raw_sha = r
-    return (f'{{"id":{reading_id},"instrument":{_js(instrument)},"point_id":{point_id},'
-            f'"point_key":{_js(key)},"raw":"sha256:{raw_sha}","role":{_js(role)},'
-            f'"run_id":{run_id},"stable":{"true" if stable else "false"},'
-            f'"taken_at":"{iso}","unit":{_js(unit)},"value":{_num(value)}}}')
+    return f'{{"id":{reading_id}{r.digest_head}{point_id}{r.digest_tail}'
 
 
-def point_digest_text(point_id: int, run_id: int, key: str, seq: int, data_text: str,
-                      created_iso: str) -> str:
+def point_digest_text(point_id: int, p: PointWrite, seq: int, created_iso: str) -> str:
     """What :func:`integrity.row_digest` hashes for this points row."""
-    return (f'{{"created_at":"{created_iso}","data":{data_text},"id":{point_id},'
-            f'"key":{_js(key)},"run_id":{run_id},"seq":{seq}}}')
-
-
-def reading_summary_text(r: tuple[Any, ...]) -> str:
-    """Canonical JSON of what the audit event says of a reading."""
-    instrument, role, value, unit, stable, _, iso, _, _, raw_sha = r
-    return (f'{{"instrument":{_js(instrument)},"raw_sha256":"{raw_sha}","role":{_js(role)},'
-            f'"stable":{"true" if stable else "false"},"taken_at":"{iso}",'
-            f'"unit":{_js(unit)},"value":{_num(value)}}}')
+    return (f'{{"created_at":"{created_iso}","data":{p.data_text},"id":{point_id}'
+            f'{p.key_and_run},"seq":{seq}}}')
 
 
 def _sha(text: str) -> str:
@@ -276,23 +291,18 @@ def _record_points(sql: _HotSQL, cur: Any, points: Sequence[PointWrite],
     next_reading = iter(reading_ids)
     sqlite = sql.sqlite
     for p, point_id in zip(points, point_ids, strict=True):
-        rid, key = p.run_id, p.key
+        rid = p.run_id
         seq = last_seq[rid] = last_seq[rid] + 1
-        point_rows.append((point_id, rid, key, seq, p.data_text, now_db))
+        point_rows.append((point_id, rid, p.key, seq, p.data_text, now_db))
         entries, digests = by_run[rid]
-        digests[f"points:{point_id}"] = _sha(point_digest_text(
-            point_id, rid, key, seq, p.data_text, now_iso))
-        summaries = []
+        digests[f"points:{point_id}"] = _sha(point_digest_text(point_id, p, seq, now_iso))
         for r in p.readings:
             reading_id = next(next_reading)
-            reading_rows.append((reading_id, rid, point_id, key, r[0], r[1], r[2], r[3],
-                                 int(r[4]) if sqlite else r[4], r[5] if sqlite else r[7],
-                                 r[8]))
-            digests[f"readings:{reading_id}"] = _sha(reading_digest_text(
-                reading_id, point_id, rid, key, r))
-            summaries.append(reading_summary_text(r))
-        entries.append(f'{{"data":{p.data_text},"key":{_js(key)},'
-                       f'"readings":[{",".join(summaries)}],"seq":{seq}}}')
+            reading_rows.append((reading_id, rid, point_id,
+                                 *(r.sqlite_row if sqlite else r.pg_row)))
+            digests[f"readings:{reading_id}"] = _sha(
+                f'{{"id":{reading_id}{r.digest_head}{point_id}{r.digest_tail}')
+        entries.append(f"{p.entry_head}{seq}}}")
     sql.insert_rows(cur, sql.insert_point, point_rows)
     sql.insert_rows(cur, sql.insert_reading, reading_rows)
     sql.executemany(cur, sql.touch_run, [(now_db, rid) for rid in run_ids])
