@@ -85,6 +85,8 @@ class RunContext:
         self._arrived_lock = threading.Lock()
         self._wake_pending = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: The point _catch_up waits for, and what it awaits.
+        self._awaited: tuple[Any, asyncio.Future[None]] | None = None
 
     # -- messages and events -------------------------------------------------------------
 
@@ -244,12 +246,23 @@ class RunContext:
         self._seq += 1
         self.done[key] = data
         # The writer is behind (a slow disk, a busy server): let it catch up.
-        if self.store.pending >= MAX_PENDING:
-            await asyncio.to_thread(self.store.wait_durable, MAX_PENDING // 2,
-                                    raise_failure=False)
-        elif self.store.pending and self.store.behind() > AHEAD_AT_MOST_S:
-            await asyncio.to_thread(self.store.wait_oldest)
+        pending = self.store.pending
+        if pending >= MAX_PENDING or (pending and self.store.behind() > AHEAD_AT_MOST_S):
+            await self._catch_up()
         return data
+
+    async def _catch_up(self) -> None:
+        """Wait until the oldest point not yet committed is: in the loop, woken by the commit
+        itself (see _take_arrived), not by a thread waiting for it."""
+        ticket = self.store.oldest()
+        if ticket is None or ticket.durable is not None or self._loop is None:
+            return
+        done = self._loop.create_future()
+        self._awaited = (ticket, done)
+        try:
+            await done
+        finally:
+            self._awaited = None
 
     def _hand_over(self, seq: int, key: str, data: dict[str, Any], readings: list[Reading]
                    ) -> None:
@@ -282,6 +295,10 @@ class RunContext:
         assert self._committed is not None
         for item in arrived:
             self._committed.put_nowait(item)
+        if self._awaited is not None:
+            ticket, done = self._awaited
+            if ticket.durable is not None and not done.done():
+                done.set_result(None)
 
     async def _show_committed(self) -> None:
         """Emit ``point`` for each committed point, in order. What goes wrong here (a refused

@@ -260,6 +260,13 @@ class RunRecorder:
         """Points handed over and not yet committed (or refused)."""
         return self._pending
 
+    def oldest(self) -> Ticket | None:
+        """The oldest point handed over and not yet committed (or refused)."""
+        try:
+            return self._unfinished[0]
+        except IndexError:
+            return None
+
     def behind(self) -> float:
         """How long ago the oldest point not yet committed was handed over (0: none)."""
         try:
@@ -279,15 +286,6 @@ class RunRecorder:
             else:  # the writer finishes a run's points in order; should that ever change
                 self._unfinished.remove(ticket)
             self._cond.notify_all()
-
-    def wait_oldest(self) -> None:
-        """Wait until the oldest point not yet committed is (or is refused)."""
-        with self._cond:
-            if not self._unfinished:
-                return
-            oldest = self._unfinished[0]
-            while oldest.durable is None:
-                self._cond.wait()
 
     def wait_durable(self, below: int = 1, *, raise_failure: bool = True) -> None:
         """Wait until fewer than ``below`` points are pending (1: all committed); raise the

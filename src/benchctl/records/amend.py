@@ -144,8 +144,8 @@ class _Store:
     def behind(self) -> float:
         return 0.0
 
-    def wait_oldest(self) -> None:
-        pass
+    def oldest(self) -> None:
+        return None
 
     def set_state(self, *args: Any) -> None:
         pass
