@@ -219,6 +219,7 @@ def run_probe(*, bench: BenchConfig, instrument: str, world: Any, control: str, 
     events: list[dict[str, Any]] = []
     plan = {f"probe.{i + 1:02d}": f for i, f in enumerate(faults)}
     operator = SimulatedOperator(control, fault_patience=patience)
+    started: set[int] = set()
 
     def inject(event: dict[str, Any]) -> None:
         # When a point starts, before its first exchange: the point before it is taken (it
@@ -226,6 +227,9 @@ def run_probe(*, bench: BenchConfig, instrument: str, world: Any, control: str, 
         if event.get("event") != "point_started":
             return
         number = int(str(event["key"]).rsplit(".", 1)[1])
+        if number in started:  # once: a resumed run starts its first point again
+            return
+        started.add(number)
         if on_point is not None and number > 0:
             on_point(f"probe.{number - 1:02d}")
         fault = plan.get(f"probe.{number:02d}")

@@ -62,6 +62,9 @@ class RunContext:
         self.instruments = instruments
         self.store = store
         self.done = dict(done)
+        #: The points committed and shown so far (``done`` also holds the ones handed over and
+        #: not yet committed): what a display of the run's results may use.
+        self.shown = dict(done)
         self.state = state
         self.listeners = listeners or []
         self.retry = retry or RetryPolicy()
@@ -312,6 +315,7 @@ class RunContext:
                 if ticket.error is not None:
                     self._store_failure = ticket.error
                     continue
+                self.shown[key] = data
                 await self.emit({"event": "point", "key": key, "seq": seq, "data": data})
             except Exception as exc:  # the run raises it at its next step
                 self._store_failure = exc

@@ -437,8 +437,9 @@ class RunController:
             self._schedule_preview(self.ctx)
 
     def _schedule_preview(self, ctx: Any) -> None:
+        # The points shown (committed), not those still on their way to the database.
         snapshot = types.SimpleNamespace(
-            run_id=ctx.run_id, done={k: dict(v) for k, v in ctx.done.items()}, dut=ctx.dut,
+            run_id=ctx.run_id, done={k: dict(v) for k, v in ctx.shown.items()}, dut=ctx.dut,
             params=dict(ctx.params), mode=ctx.mode, references=ctx.references,
             locale=ctx.locale)
         roots = [str(p) for p in self.bench.library] if self.bench is not None else []
