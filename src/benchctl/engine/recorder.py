@@ -86,6 +86,8 @@ class PointWriter:
         self._queue: deque[Ticket] = deque()
         self._thread: threading.Thread | None = None
         self._writing = False
+        #: When the oldest point of the commit under way was handed over.
+        self._inflight_since: float | None = None
         #: Commits made and points they carried (the benchmark reports the mean group size).
         self.commits = 0
         self.points = 0
@@ -100,6 +102,16 @@ class PointWriter:
                     return False
                 self._cond.wait(min(left, 0.05))
         return True
+
+    def behind(self) -> float:
+        """How long ago the oldest point not yet committed, of any run, was handed over."""
+        since = self._inflight_since
+        if since is None:
+            try:
+                since = self._queue[0].submitted
+            except IndexError:
+                return 0.0
+        return time.perf_counter() - since
 
     def submit(self, ticket: Ticket) -> None:
         with self._cond:
@@ -122,6 +134,7 @@ class PointWriter:
                 n = min(len(self._queue), MAX_GROUP)
                 group = [self._queue.popleft() for _ in range(n)]
                 self._writing = True
+                self._inflight_since = group[0].submitted
             try:
                 self._write_group(group)
             except BaseException as exc:  # no run may wait for ever on a point
@@ -133,6 +146,7 @@ class PointWriter:
             finally:
                 with self._cond:
                     self._writing = False
+                    self._inflight_since = None
                     self._cond.notify_all()
 
     def _write_group(self, group: list[Ticket]) -> None:
@@ -268,12 +282,14 @@ class RunRecorder:
             return None
 
     def behind(self) -> float:
-        """How long ago the oldest point not yet committed was handed over (0: none)."""
+        """How long ago the oldest point not yet committed was handed over (0: none): this
+        run's, or another's sharing the writer (runs recording at once in one process hold
+        back together, so the writer is not starved of the interpreter by their loops)."""
         try:
             oldest = self._unfinished[0]
         except IndexError:
             return 0.0
-        return time.perf_counter() - oldest.submitted
+        return max(time.perf_counter() - oldest.submitted, self.writer.behind())
 
     def _finished(self, ticket: Ticket) -> None:
         with self._cond:
