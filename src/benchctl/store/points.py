@@ -305,7 +305,6 @@ def _record_points(sql: _HotSQL, cur: Any, points: Sequence[PointWrite],
         entries.append(f"{p.entry_head}{seq}}}")
     sql.insert_rows(cur, sql.insert_point, point_rows)
     sql.insert_rows(cur, sql.insert_reading, reading_rows)
-    sql.executemany(cur, sql.touch_run, [(now_db, rid) for rid in run_ids])
 
     new_id = last_event_id + 1 if last_event_id is not None else 1
     prev_hash = str(last_event_hash) if last_event_id is not None else integrity.GENESIS_HASH
@@ -328,7 +327,14 @@ def _record_points(sql: _HotSQL, cur: Any, points: Sequence[PointWrite],
         events.append((new_id, sql.time(at), actor, ACTION, "run", entity_id, after_text,
                        prev_hash, h))
         new_id, prev_hash = new_id + 1, h
-    sql.insert_rows(cur, sql.insert_event, events)
+    touches = [(now_db, rid) for rid in run_ids]
+    if sql.sqlite:
+        sql.executemany(cur, sql.touch_run, touches)
+        sql.insert_rows(cur, sql.insert_event, events)
+    else:  # both in one round trip
+        with cur.connection.pipeline():
+            sql.executemany(cur, sql.touch_run, touches)
+            sql.executemany(cur, sql.insert_event, events)
     return point_ids
 
 
