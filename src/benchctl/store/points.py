@@ -422,12 +422,15 @@ class _HotSQL:
             self._select_ids = (f"SELECT {last_event}, (SELECT max(id) FROM points), "
                                 "(SELECT max(id) FROM readings)")
         else:
-            self._select_ids = (
-                f"SELECT {last_event}, "
-                "ARRAY(SELECT nextval(pg_get_serial_sequence('points', 'id')) "
-                "FROM generate_series(1, %s)), "
-                "ARRAY(SELECT nextval(pg_get_serial_sequence('readings', 'id')) "
-                "FROM generate_series(1, %s))")
+            # Under the audit lock nobody else inserts points or readings, so a block of ids
+            # is taken in one step (nextval, then setval past the block) rather than a
+            # nextval per row, which cost more than the rows' COPY.
+            def block(table: str) -> str:
+                seq = f"pg_get_serial_sequence('{table}', 'id')"
+                return (f"CASE WHEN %s > 0 THEN setval({seq}, nextval({seq}) + %s - 1) "
+                        "ELSE 0 END")
+
+            self._select_ids = f"SELECT {last_event}, {block('points')}, {block('readings')}"
 
         def insert(table: str, columns: list[str], json_columns: tuple[str, ...] = ()) -> str:
             marks = ", ".join(as_json if c in json_columns else mark for c in columns)
@@ -475,12 +478,14 @@ class _HotSQL:
             with conn.pipeline():
                 cur.execute(self.lock)
                 cur.execute(select_runs, run_ids)
-                ids_cur.execute(self._select_ids, (n_points, n_readings))
+                ids_cur.execute(self._select_ids, (n_points, n_points, n_readings, n_readings))
             runs = cur.fetchall()
-            event_id, event_hash, point_ids, reading_ids = ids_cur.fetchone()
+            event_id, event_hash, last_point, last_reading = ids_cur.fetchone()
         finally:
             ids_cur.close()
-        return runs, (event_id, event_hash), list(point_ids), list(reading_ids)
+        return (runs, (event_id, event_hash),
+                list(range(last_point - n_points + 1, last_point + 1)),
+                list(range(last_reading - n_readings + 1, last_reading + 1)))
 
     def insert_rows(self, cur: Any, statement: str, rows: Sequence[Sequence[Any]]) -> None:
         """Insert ``rows`` with ``statement`` (a one-row INSERT) in few round trips and little
