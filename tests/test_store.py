@@ -1199,6 +1199,19 @@ def _context(db: Database, run_id: int, operator: _Listening) -> Any:
                       store=RunRecorder(db), done={}, state=StateMachine(RunState.RUNNING))
 
 
+def _hold_commits(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Every commit of the writer waits until the event returned is set."""
+    release = threading.Event()
+    real = repo.record_points
+
+    def held(conn: Any, items: Any, **kw: Any) -> list[int]:
+        release.wait(20)
+        return real(conn, items, **kw)
+
+    monkeypatch.setattr(repo, "record_points", held)
+    return release
+
+
 def _measured(value: float) -> Callable[[], Any]:
     async def measure() -> tuple[dict[str, Any], list[Reading]]:
         return {"indicated": value}, [reading(value)]
@@ -1212,16 +1225,8 @@ def test_a_point_is_shown_and_the_operator_asked_only_once_it_is_committed(
     operator is asked nothing, before the point is committed."""
     import asyncio
 
-
     run_id = seed(db)
-    release = threading.Event()
-    real = repo.record_points
-
-    def slow(conn: Any, items: Any, **kw: Any) -> list[int]:
-        release.wait(20)
-        return real(conn, items, **kw)
-
-    monkeypatch.setattr(repo, "record_points", slow)
+    release = _hold_commits(monkeypatch)
     operator = _Listening()
 
     async def run() -> None:
@@ -1280,14 +1285,7 @@ def test_a_procedure_ahead_of_the_writer_waits_for_it(db: Database,
     from benchctl.engine.recorder import AHEAD_AT_MOST_S, MAX_PENDING
 
     run_id = seed(db)
-    release = threading.Event()
-    real = repo.record_points
-
-    def held(conn: Any, items: Any, **kw: Any) -> list[int]:
-        release.wait(20)
-        return real(conn, items, **kw)
-
-    monkeypatch.setattr(repo, "record_points", held)
+    release = _hold_commits(monkeypatch)
     total = MAX_PENDING + 40
 
     async def run() -> None:
@@ -1324,14 +1322,7 @@ def test_a_procedure_goes_no_further_than_its_record_allows(
     from benchctl.engine.recorder import AHEAD_AT_MOST_S, MAX_PENDING
 
     run_id = seed(db)
-    release = threading.Event()
-    real = repo.record_points
-
-    def held(conn: Any, items: Any, **kw: Any) -> list[int]:
-        release.wait(20)
-        return real(conn, items, **kw)
-
-    monkeypatch.setattr(repo, "record_points", held)
+    release = _hold_commits(monkeypatch)
 
     async def run() -> None:
         ctx = _context(db, run_id, _Listening())
