@@ -1350,3 +1350,31 @@ def test_a_procedure_goes_no_further_than_its_record_allows(
     asyncio.run(run())
     with db.session() as s:
         assert len(repo.completed_points(s, run_id)) == 40
+
+
+def test_commits_shorten_the_switch_interval_while_they_last(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writer asks for prompt GIL hand-offs only while it commits, and puts back what
+    was there, also when two writers overlap."""
+    from benchctl.engine import recorder as rec
+
+    run_id = seed(db)
+    seen: list[float] = []
+    real = repo.record_points
+
+    def watching(conn: Any, items: Any, **kw: Any) -> list[int]:
+        seen.append(sys.getswitchinterval())
+        return real(conn, items, **kw)
+
+    monkeypatch.setattr(repo, "record_points", watching)
+    before = sys.getswitchinterval()
+    recorder = RunRecorder(db)
+    recorder.record_point(run_id, "a", {}, [reading(1.0)], {})
+    assert recorder.writer.drain(10)  # the commit's end is a moment after the point's
+    assert seen == [pytest.approx(min(before, rec.COMMIT_SWITCH_INTERVAL_S))]
+    assert sys.getswitchinterval() == pytest.approx(before)
+    with rec._prompt_handoffs():
+        with rec._prompt_handoffs():
+            assert sys.getswitchinterval() <= rec.COMMIT_SWITCH_INTERVAL_S
+        assert sys.getswitchinterval() <= rec.COMMIT_SWITCH_INTERVAL_S
+    assert sys.getswitchinterval() == pytest.approx(before)

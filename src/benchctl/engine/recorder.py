@@ -29,11 +29,12 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
+import sys
 import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..errors import StoreError
@@ -136,7 +137,8 @@ class PointWriter:
                 self._writing = True
                 self._inflight_since = group[0].submitted
             try:
-                self._write_group(group)
+                with _prompt_handoffs():
+                    self._write_group(group)
             except BaseException as exc:  # no run may wait for ever on a point
                 for t in group:
                     if t.durable is None:
@@ -202,6 +204,33 @@ def _prepare_point() -> Callable[..., Any]:
     from ..store import repository as repo
 
     return repo.prepare_point
+
+
+#: While a commit is under way, the interpreter hands the GIL on after this long (Python's
+#: default is 5 ms): back from each database round trip the writer waits for the GIL, and
+#: a busy event loop gives it up only at the switch interval, several times per commit.
+COMMIT_SWITCH_INTERVAL_S = 0.001
+_handoffs_lock = threading.Lock()
+_handoffs_active = 0
+_handoffs_saved = 0.0
+
+
+@contextlib.contextmanager
+def _prompt_handoffs() -> Iterator[None]:
+    """Shorten the switch interval while any writer commits (process-wide, so counted)."""
+    global _handoffs_active, _handoffs_saved
+    with _handoffs_lock:
+        if _handoffs_active == 0:
+            _handoffs_saved = sys.getswitchinterval()
+            sys.setswitchinterval(min(_handoffs_saved, COMMIT_SWITCH_INTERVAL_S))
+        _handoffs_active += 1
+    try:
+        yield
+    finally:
+        with _handoffs_lock:
+            _handoffs_active -= 1
+            if _handoffs_active == 0:
+                sys.setswitchinterval(_handoffs_saved)
 
 
 _writers: weakref.WeakKeyDictionary[Any, PointWriter] = weakref.WeakKeyDictionary()
