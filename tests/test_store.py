@@ -876,7 +876,7 @@ def test_row_digest_is_the_same_whichever_back_end_loaded_the_row() -> None:
     assert row_digest({"v": float("nan")}) == row_digest({"v": float("nan")})
 
 
-# --- the recorder's hot path: several points in one transaction, and the group commit --------
+# --- the recorder's hot path: several points in one transaction, and the point writer ------
 
 
 def more_runs(db: Database, run_id: int, n: int) -> list[int]:

@@ -148,12 +148,12 @@ class Database:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Connection]:
         """One unit of work on a plain connection, without an ORM session: commit on success,
-        roll back on an exception. For the recorder's hot path (``repository.record_points``),
+        roll back on an exception. For the recorder's hot path (``points.record_points``),
         where a session's bookkeeping would cost more than the SQL it sends. Database errors
         come out as :class:`StoreError`, as from :meth:`session`.
 
         On SQLite the connection is one kept open for it while it is free (the recorder's
-        group commit has one writer at a time): checking a connection out of the pool and
+        point writer is one thread per database): checking a connection out of the pool and
         resetting it on return costs about as much as the point's SQL. A file has no server
         that could drop a kept connection; PostgreSQL's come from the pool, pinged first.
         """

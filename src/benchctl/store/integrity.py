@@ -16,11 +16,13 @@ every audited row the ORM flushes, :func:`take_touched` hands them to the audit 
 commit with collected rows no event recorded is refused (an unaudited change is a bug).
 
 One writer does not go through the ORM: the recorder's hot path,
-``repository.record_points``, writes points and readings with SQL Core and computes their
+``store.points.record_points``, writes points and readings with plain SQL and computes their
 digests from the values it wrote (and the run's from the row it read under the audit lock),
-instead of reading back rows it has just written. Those values are the ones a back end hands
-back (``repository.prepare_point`` normalises what one would not, such as -0.0), and the tests
-check that ``verify`` finds such rows as recorded on both back ends.
+instead of reading back rows it has just written. It builds the canonical texts from pieces
+rather than through :func:`canonical` and :func:`row_digest`; a test checks they are the same
+bytes. Those values are the ones a back end hands back (``points.prepare_point`` normalises
+what one would not, such as -0.0), and the tests check that ``verify`` finds such rows as
+recorded on both back ends.
 
 Digests skip NULL columns, so a later migration that adds a nullable column does not make the
 older digests wrong; setting a column to or from NULL still changes the digest.
@@ -116,33 +118,6 @@ def event_hash(
         "prev_hash": prev_hash,
     }
     return hashlib.sha256(canonical(payload)).hexdigest()
-
-
-def event_hash_and_after_text(
-    id: int,
-    at: dt.datetime,
-    actor: str,
-    action: str,
-    entity: str,
-    entity_id: str,
-    before: Any,
-    after: Any,
-    prev_hash: str,
-) -> tuple[str, str]:
-    """:func:`event_hash`, and ``after`` as canonical JSON text, encoding ``after`` once.
-
-    For the recorder's hot path, where ``after`` (a point with its readings and digests) is
-    the bulk of the event: the same bytes go into the hash and into the database (any JSON
-    text of ``after`` reads back as the same value). The payload is the one
-    :func:`event_hash` hashes, assembled around ``after``: ``canonical`` sorts the keys, and
-    "action" < "actor" < "after" < "at" < ... so ``after`` comes third.
-    """
-    after_bytes = canonical(after)
-    head = canonical({"action": action, "actor": actor})
-    tail = canonical({"at": iso_utc(at), "before": before, "entity": entity,
-                      "entity_id": entity_id, "id": id, "prev_hash": prev_hash})
-    payload = head[:-1] + b',"after":' + after_bytes + b"," + tail[1:]
-    return hashlib.sha256(payload).hexdigest(), after_bytes.decode("utf-8")
 
 
 def _sha_text(value: bytes | bytearray | memoryview) -> str:
