@@ -1071,8 +1071,10 @@ def test_points_after_a_refused_one_are_not_recorded(db: Database,
         repo.record_point(s, run_id, "b", {}, [])
     recorder = RunRecorder(db)
     sizes = _hold_first_commit(monkeypatch, recorder.writer, behind=3)
-    tickets = [recorder.submit_point(run_id, k, {}, [reading(1.0)], {})
-               for k in ("a", "b", "c", "d")]
+    tickets = [recorder.submit_point(run_id, "a", {}, [reading(1.0)], {})]
+    while recorder.writer._queue:  # the writer has taken "a" alone
+        time.sleep(0.001)
+    tickets += [recorder.submit_point(run_id, k, {}, [reading(1.0)], {}) for k in "bcd"]
     recorder.wait_durable(raise_failure=False)
     assert sizes[:2] == [1, 3]  # "a" alone, then b, c, d together (refused), then b alone
     assert [t.error is None for t in tickets] == [True, False, False, False]
@@ -1378,3 +1380,145 @@ def test_commits_shorten_the_switch_interval_while_they_last(
             assert sys.getswitchinterval() <= rec.COMMIT_SWITCH_INTERVAL_S
         assert sys.getswitchinterval() <= rec.COMMIT_SWITCH_INTERVAL_S
     assert sys.getswitchinterval() == pytest.approx(before)
+
+
+def test_the_writer_sizes_its_commits_to_the_database_s_pace(db: Database) -> None:
+    """A commit takes no more points than the writer commits in COMMIT_BUDGET_S at its recent
+    pace, within MIN_GROUP..MAX_GROUP; small commits teach it nothing (their fixed cost would
+    make points look dear and shrink the next commits for ever)."""
+    from benchctl.engine import recorder as rec
+
+    writer = RunRecorder(db).writer
+    writer.seconds_per_point, writer.group_limit = None, 128
+    writer._paced(rec.MIN_GROUP - 1, 10.0)  # small and slow: not learnt from
+    assert writer.seconds_per_point is None and writer.group_limit == 128
+    writer._paced(100, 0.1)  # 1 ms a point: 30 of them in 30 ms, so the floor
+    assert writer.seconds_per_point == pytest.approx(0.001)
+    assert writer.group_limit == max(rec.MIN_GROUP, int(rec.COMMIT_BUDGET_S / 0.001))
+    for _ in range(30):  # the database got fast (10 µs a point): the ceiling
+        writer._paced(500, 0.005)
+    assert writer.group_limit == rec.MAX_GROUP
+    for _ in range(30):  # and slow again: 200 µs a point
+        writer._paced(150, 0.03)
+    assert writer.group_limit == pytest.approx(rec.COMMIT_BUDGET_S / 0.0002, abs=2)
+
+
+def test_a_commit_takes_no_more_than_the_writer_s_limit(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchctl.engine import recorder as rec
+
+    run_id = seed(db)
+    recorder = RunRecorder(db)
+    writer = recorder.writer
+    monkeypatch.setattr(rec, "COMMIT_BUDGET_S", 1e-9)  # whatever the pace: MIN_GROUP
+    monkeypatch.setattr(writer, "group_limit", rec.MIN_GROUP)
+    sizes = _hold_first_commit(monkeypatch, writer, behind=100)
+    recorder.submit_point(run_id, "p0", {}, [reading(0.0)], {})
+    while writer._queue:  # the writer has taken p0 alone
+        time.sleep(0.001)
+    for i in range(1, 101):
+        recorder.submit_point(run_id, f"p{i}", {}, [reading(float(i))], {})
+    recorder.wait_durable()
+    assert sizes == [1, 32, 32, 32, 4]
+    with db.session() as s:
+        assert list(repo.completed_points(s, run_id)) == [f"p{i}" for i in range(101)]
+
+
+def test_a_run_waits_while_a_commit_s_worth_is_waiting(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Back-pressure by the writer's queue: with the writer held, a fast procedure stops
+    handing over once a commit's worth (group_limit) waits behind the commit under way, long
+    before AHEAD_AT_MOST_S or MAX_PENDING would stop it."""
+    import asyncio
+
+    run_id = seed(db)
+    release = _hold_commits(monkeypatch)
+    writer = RunRecorder(db).writer
+    monkeypatch.setattr(writer, "group_limit", 20)
+
+    async def run() -> None:
+        ctx = _context(db, run_id, _Listening())
+        try:
+            async def procedure() -> None:
+                for i in range(60):
+                    await ctx.point(f"p{i}", _measured(float(i)))
+
+            task = asyncio.ensure_future(procedure())
+            for _ in range(200):
+                await asyncio.sleep(0.005)
+                if ctx.store.pending > 1 and ctx.store.must_catch_up():
+                    break
+            await asyncio.sleep(0.02)  # it does not go on
+            assert not task.done()
+            assert ctx.store.behind() < 1.0  # (not the age rule: the clock hardly moved)
+            # It handed over a commit's worth and waited for the first of them (the writer
+            # then took them all into the commit it is held in).
+            assert ctx.store.pending == writer.group_limit
+            release.set()
+            await task
+            await ctx.durable()
+        finally:
+            ctx.close()
+
+    asyncio.run(run())
+    with db.session() as s:
+        assert list(repo.completed_points(s, run_id)) == [f"p{i}" for i in range(60)]
+
+
+def test_no_point_is_stranded_when_the_writer_goes_idle_as_it_arrives(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Points are queued without a lock: one that arrives just as the writer's thread falls
+    asleep or ends must still wake it or start a new one. Many runs, a writer that ends after
+    a millisecond of nothing to do, and points at random moments: all are committed."""
+    import random
+
+    from benchctl.engine import recorder as rec
+
+    monkeypatch.setattr(rec, "IDLE_S", 0.001)
+    runs = [seed(db), *more_runs(db, seed(db, dut="BAL-0008"), 3)]
+    recorders = {r: RunRecorder(db) for r in runs}
+    errors: list[BaseException] = []
+
+    def run(run_id: int, seed_: int) -> None:
+        rng = random.Random(seed_)
+        try:
+            for i in range(40):
+                recorders[run_id].submit_point(run_id, f"p{i}", {}, [reading(float(i))], {})
+                time.sleep(rng.choice((0, 0, 0.0005, 0.001, 0.002)))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(r, n)) for n, r in enumerate(runs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors
+    writer = recorders[runs[0]].writer
+    assert writer.drain(10), f"{len(writer._queue)} points stranded in the queue"
+    with db.session() as s:
+        for r in runs:
+            assert len(repo.completed_points(s, r)) == 40
+
+
+def test_the_writer_keeps_no_points_while_idle(db: Database) -> None:
+    """Once written, a group is let go: an idle writer holds no run alive (nor makes the
+    collector's passes longer)."""
+    import weakref
+
+    run_id = seed(db)
+    recorder = RunRecorder(db)
+    recorder.record_point(run_id, "a", {}, [reading(1.0)], {})
+    writer = recorder.writer
+    assert writer.drain(10)
+    gone = weakref.ref(recorder)
+    del recorder
+    gc_collect()
+    assert gone() is None
+    assert writer._thread is not None  # still running, idle: it kept nothing
+
+
+def gc_collect() -> None:
+    import gc
+
+    gc.collect()

@@ -26,7 +26,6 @@ from .ambient import AmbientGuard
 from .clock import RunClock
 from .handles import InstrumentHandle, RetryPolicy
 from .operators import OperatorChannel
-from .recorder import AHEAD_AT_MOST_S, MAX_PENDING
 from .states import RunState, StateMachine
 
 Measure = Callable[[], Awaitable[tuple[dict[str, Any], list[Reading]]]]
@@ -249,8 +248,7 @@ class RunContext:
         self._seq += 1
         self.done[key] = data
         # The writer is behind (a slow disk, a busy server): let it catch up.
-        pending = self.store.pending
-        if pending >= MAX_PENDING or (pending and self.store.behind() > AHEAD_AT_MOST_S):
+        if self.store.must_catch_up():
             await self._catch_up()
         return data
 

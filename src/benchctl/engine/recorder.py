@@ -1,11 +1,12 @@
 """The run's writes to the store: points written behind the procedure, everything else at once.
 
-A point is committed by the database's *point writer*, a thread that takes every point
-waiting and writes them in one transaction (one fsync, one audit lock), then the next ones,
-as they come. The procedure hands its point over and goes on measuring; the point is durable
-a commit later, and the procedure waits for the writer when it gets more than
-:data:`AHEAD_AT_MOST_S` or :data:`MAX_PENDING` points ahead of its record. What the run
-promises, and how (see ``RunContext.point``):
+A point is committed by the database's *point writer*, a thread that takes the points
+waiting (as many as it commits in :data:`COMMIT_BUDGET_S` at the database's recent pace) and
+writes them in one transaction (one fsync, one audit lock), then the next ones, as they come.
+The procedure hands its point over and goes on measuring; the point is durable a commit
+later, and the procedure waits for the writer when it gets more than :data:`AHEAD_AT_MOST_S`
+or :data:`MAX_PENDING` points ahead of its record, or when a commit's worth of points is
+already waiting. What the run promises, and how (see ``RunContext.point``):
 
 - a point is *shown* (the ``point`` event: the TUI, stdio-json) only once it is committed;
 - nothing else the run writes (its state, environment, results) and no question to the
@@ -40,8 +41,15 @@ from typing import Any
 from ..errors import StoreError
 from ..instruments import Reading
 
-#: Most points one commit takes (it bounds a commit's duration to a few tens of ms).
+#: Most points one commit takes, whatever the database's pace.
 MAX_GROUP = 512
+#: Fewest points the pace lets a commit take (a commit's own cost is then spread thin).
+MIN_GROUP = 32
+#: How long one commit should take at most: the writer takes no more points into a commit
+#: than it commits in this long at its recent pace, and runs hold back while a commit's
+#: worth is already waiting. A point then waits for at most the commit under way and its
+#: own: about twice this, well inside the figure's 100 ms.
+COMMIT_BUDGET_S = 0.030
 #: The procedure does not go on while a point it handed over this long ago is still not
 #: committed: what a power cut can take is at most the last 50 ms of the run's work. (The
 #: figure the benchmark checks, every reading durable within 100 ms, leaves room for the
@@ -86,12 +94,19 @@ class PointWriter:
         self._cond = threading.Condition()
         self._queue: deque[Ticket] = deque()
         self._thread: threading.Thread | None = None
+        #: The thread is (about to be) asleep on ``_cond``: a point must wake it. Set before
+        #: the thread looks at the queue a last time, cleared after it has stopped looking.
+        self._asleep = False
         self._writing = False
         #: When the oldest point of the commit under way was handed over.
         self._inflight_since: float | None = None
         #: Commits made and points they carried (the benchmark reports the mean group size).
         self.commits = 0
         self.points = 0
+        #: Seconds per point of recent commits (None: none big enough yet), and the most
+        #: points the next commit takes (see COMMIT_BUDGET_S).
+        self.seconds_per_point: float | None = None
+        self.group_limit = 128
 
     def drain(self, timeout: float) -> bool:
         """Wait until every point handed over is written (or ``timeout`` passes)."""
@@ -114,25 +129,52 @@ class PointWriter:
                 return 0.0
         return time.perf_counter() - since
 
+    def backlogged(self) -> bool:
+        """Whether a commit's worth of points (or more) is waiting behind the one under way:
+        a run should wait rather than queue more."""
+        return len(self._queue) >= self.group_limit
+
+    def _paced(self, points: int, seconds: float) -> None:
+        """Learn the database's pace from a commit, and size the next ones to it. Small
+        commits are not learnt from: their fixed cost (round trips, the fsync) would make
+        points look dear, shrink the next commits, and so on down."""
+        if points < MIN_GROUP:
+            return
+        per = seconds / points
+        last = self.seconds_per_point
+        self.seconds_per_point = per = per if last is None else 0.7 * last + 0.3 * per
+        self.group_limit = max(MIN_GROUP, min(MAX_GROUP, int(COMMIT_BUDGET_S / per)))
+
     def submit(self, ticket: Ticket) -> None:
-        with self._cond:
-            self._queue.append(ticket)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="benchctl point writer",
-                                                 daemon=True)
-                self._thread.start()
-            else:
-                self._cond.notify_all()
+        """Queue a point. While the writer is busy this takes no lock: with several runs in
+        one process, a lock taken per point made their threads queue behind each other (each
+        wait a thread switch), which cost more than the points themselves."""
+        self._queue.append(ticket)  # deque.append is atomic
+        # Read in this order (see _run): if the writer is not asleep, it is either still
+        # going to look at the queue, or already gone (and then _thread is None).
+        if self._asleep or self._thread is None:
+            with self._cond:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, daemon=True,
+                                                    name="benchctl point writer")
+                    self._thread.start()
+                else:
+                    self._cond.notify_all()
 
     def _run(self) -> None:
         while True:
             with self._cond:
                 if not self._queue:
-                    self._cond.wait(IDLE_S)
-                    if not self._queue:
-                        self._thread = None
-                        return
-                n = min(len(self._queue), MAX_GROUP)
+                    self._asleep = True  # before the last look: see submit
+                    try:
+                        if not self._queue:
+                            self._cond.wait(IDLE_S)
+                            if not self._queue:
+                                self._thread = None  # before _asleep is cleared
+                                return
+                    finally:
+                        self._asleep = False
+                n = min(len(self._queue), self.group_limit)
                 group = [self._queue.popleft() for _ in range(n)]
                 self._writing = True
                 self._inflight_since = group[0].submitted
@@ -150,6 +192,9 @@ class PointWriter:
                     self._writing = False
                     self._inflight_since = None
                     self._cond.notify_all()
+            # Not kept while idle: the tickets hold their runs (and the garbage collector's
+            # full passes scan whatever is kept).
+            del group
 
     def _write_group(self, group: list[Ticket]) -> None:
         live = []
@@ -181,8 +226,10 @@ class PointWriter:
         db = self._db()
         if db is None:
             raise StoreError("the database of this recorder was closed")
+        started = time.perf_counter()
         with db.transaction() as conn:
             ids = repo.record_points(conn, items)
+        self._paced(len(items), time.perf_counter() - started)
         self.commits += 1
         self.points += len(items)
         return ids
@@ -265,8 +312,10 @@ class RunRecorder:
         self.db = db
         self.writer = point_writer(db)
         self._cond = threading.Condition()
-        self._pending = 0
-        self._unfinished: deque[Ticket] = deque()  # in the order handed over
+        #: Points handed over and not yet finished, in the order handed over. The run's
+        #: thread appends without a lock (deque.append is atomic); the writer removes under
+        #: ``_cond``, which is what waiters wait on.
+        self._unfinished: deque[Ticket] = deque()
         #: The first point the database refused, if any: the run goes no further.
         self.failure: StoreError | None = None
 
@@ -282,9 +331,7 @@ class RunRecorder:
             raise self.failure
         ticket = Ticket(_prepare_point()(run_id, key, data, readings, roles), self,
                         on_durable)
-        with self._cond:
-            self._pending += 1
-            self._unfinished.append(ticket)
+        self._unfinished.append(ticket)
         self.writer.submit(ticket)
         return ticket
 
@@ -301,7 +348,7 @@ class RunRecorder:
     @property
     def pending(self) -> int:
         """Points handed over and not yet committed (or refused)."""
-        return self._pending
+        return len(self._unfinished)
 
     def oldest(self) -> Ticket | None:
         """The oldest point handed over and not yet committed (or refused)."""
@@ -320,12 +367,19 @@ class RunRecorder:
             return 0.0
         return max(time.perf_counter() - oldest.submitted, self.writer.behind())
 
+    def must_catch_up(self) -> bool:
+        """Whether the run should wait for the writer before its next point: it has
+        :data:`MAX_PENDING` points waiting, or a point of any run has waited longer than
+        :data:`AHEAD_AT_MOST_S`, or the writer has a commit's worth waiting already."""
+        pending = len(self._unfinished)
+        return bool(pending) and (pending >= MAX_PENDING or self.writer.backlogged()
+                                  or self.behind() > AHEAD_AT_MOST_S)
+
     def _finished(self, ticket: Ticket) -> None:
         with self._cond:
             if ticket.error is not None and self.failure is None:
                 err = ticket.error
                 self.failure = err if isinstance(err, StoreError) else StoreError(str(err))
-            self._pending -= 1
             if self._unfinished and self._unfinished[0] is ticket:
                 self._unfinished.popleft()
             else:  # the writer finishes a run's points in order; should that ever change
@@ -336,7 +390,7 @@ class RunRecorder:
         """Wait until fewer than ``below`` points are pending (1: all committed); raise the
         refusal of any point as :class:`StoreError`."""
         with self._cond:
-            while self._pending >= below:
+            while len(self._unfinished) >= below:
                 self._cond.wait()
         if raise_failure and self.failure is not None:
             raise self.failure

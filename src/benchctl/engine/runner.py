@@ -26,6 +26,7 @@ from ..errors import BenchctlError, ConfigError, InstrumentError, RunAborted
 from .clock import RunClock
 from .context import Listener, RunContext, RunInfo
 from .handles import InstrumentHandle, assign_slots, open_instrument
+from .heap import frozen_while_running
 from .operators import LoopOperatorPort, OperatorChannel
 from .recorder import RunRecorder
 from .states import RESUMABLE, RunState, StateMachine
@@ -298,6 +299,14 @@ def load_reference_objects(db: Any, refs: dict[str, tuple[int, str]]) -> dict[st
 async def _execute(run_id: int, procedure: Procedure, dut: DutSpec, mode: str,
                    params: dict[str, Any], refs: dict[str, Any], opts: RunOptions,
                    done: dict[str, dict[str, Any]]) -> RunOutcome:
+    # The collector's full passes skip what the process held before the run (engine/heap.py).
+    with frozen_while_running():
+        return await _execute_run(run_id, procedure, dut, mode, params, refs, opts, done)
+
+
+async def _execute_run(run_id: int, procedure: Procedure, dut: DutSpec, mode: str,
+                       params: dict[str, Any], refs: dict[str, Any], opts: RunOptions,
+                       done: dict[str, dict[str, Any]]) -> RunOutcome:
     bench = opts.bench
     recorder = RunRecorder(opts.db)
     machine = StateMachine(RunState.RUNNING)

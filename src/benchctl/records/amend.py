@@ -141,6 +141,9 @@ class _Store:
     def wait_durable(self, *args: Any, **kw: Any) -> None:
         pass
 
+    def must_catch_up(self) -> bool:
+        return False
+
     def behind(self) -> float:
         return 0.0
 
