@@ -2,14 +2,15 @@
 
 benchctl's side is the engine's own write path: a run's ``RunContext.point`` hands each point
 with its readings (reference and DUT, with their raw replies) to the ``RunRecorder``, whose
-point writer (a thread per database) commits whatever points arrived while the previous
-commit was on disk, with their audit events and row digests. A reading is durable when the
-commit that carries it returns; its latency is measured from its hand-over to that moment,
-and the run ends, as the runner ends one, only once every point is committed. Two cases: one
-run (what a bench does: the command line and the TUI run one run per process), and several
-runs recording at the same time in one process, each in a thread with its own event loop as
-the runner starts one, sharing the writer. The same points are recorded in both cases, spread
-over the runs, and the benchmark counts the readings stored afterwards. SQLite runs as
+point writer (a thread per database) commits the points waiting, as many as it commits in about
+30 ms at the database's recent pace, with their audit events and row digests; as the runner
+does, each run holds the heap frozen for the garbage collector (``engine/heap.py``). A reading
+is durable when the commit that carries it returns; its latency is measured from its hand-over
+to that moment, and the run ends, as the runner ends one, only once every point is committed.
+Two cases: one run (what a bench does: the command line and the TUI run one run per process),
+and several runs recording at the same time in one process, each in a thread with its own event
+loop as the runner starts one, sharing the writer. The same points are recorded in both cases,
+spread over the runs, and the benchmark counts the readings stored afterwards. SQLite runs as
 benchctl configures it (WAL, ``synchronous=FULL``); PostgreSQL in a scratch database on the
 configured server.
 
@@ -234,6 +235,8 @@ def qcodes_store(ctx: Context, points: int, write_period: float = QCODES_WRITE_P
 
 
 def run(ctx: Context) -> list[Figure]:
+    from benchctl.engine.recorder import COMMIT_BUDGET_S
+
     points = ctx.size(4000, 40)
     baseline = qcodes_store(ctx, points)
     if isinstance(baseline, str):
@@ -255,7 +258,8 @@ def run(ctx: Context) -> list[Figure]:
     for backend in ("SQLite", "PostgreSQL"):
         for runs in (1, RUNS_AT_ONCE):
             how = ("one run: RunContext.point -> RunRecorder -> the point writer, which "
-                   "commits the points that arrived during the previous commit" if runs == 1
+                   "commits the points waiting (as many as it commits in "
+                   f"{COMMIT_BUDGET_S * 1000:.0f} ms at its recent pace)" if runs == 1
                    else f"{runs} runs recording at once in one process (a thread and event "
                    "loop each), the same path, sharing the writer")
             label = f"store, {backend}" + ("" if runs == 1 else f", {runs} runs at once")

@@ -1522,3 +1522,92 @@ def gc_collect() -> None:
     import gc
 
     gc.collect()
+
+
+def test_after_commit_calls_once_the_commit_under_way_ends(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    run_id = seed(db)
+    recorder = RunRecorder(db)
+    writer = recorder.writer
+    assert writer.drain(10)
+    called: list[str] = []
+    writer.after_commit(lambda: called.append("idle"))  # nothing under way: at once
+    assert called == ["idle"]
+    release = _hold_commits(monkeypatch)
+    recorder.submit_point(run_id, "a", {}, [reading(1.0)], {})
+    while writer._queue:
+        time.sleep(0.001)
+    writer.after_commit(lambda: called.append("after a"))
+    time.sleep(0.05)
+    assert called == ["idle"]  # the commit of "a" is held
+    release.set()
+    assert writer.drain(10)
+    deadline = time.monotonic() + 5
+    while len(called) < 2 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert called == ["idle", "after a"]
+    recorder.record_point(run_id, "b", {}, [reading(2.0)], {})
+    assert called == ["idle", "after a"]  # once, not at every commit
+
+
+def test_a_run_waiting_for_room_goes_on_when_the_commit_under_way_ends(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run whose points all wait in the queue behind another run's commit goes on as soon
+    as that commit ends (the writer has then taken the queue), not a commit later when its
+    own first point is committed."""
+    import asyncio
+
+    from benchctl.engine import recorder as rec
+
+    first, second = seed(db), seed(db, dut="BAL-0008")
+    held = _hold_commits_in_turn(monkeypatch, 2)
+    monkeypatch.setattr(rec, "AHEAD_AT_MOST_S", 60.0)  # the queue's rule alone, here
+    writer = RunRecorder(db).writer
+    monkeypatch.setattr(writer, "group_limit", 10)
+    other = RunRecorder(db)
+    other.submit_point(first, "x", {}, [reading(0.0)], {})  # the first commit, held
+    while writer._queue:
+        time.sleep(0.001)
+
+    async def run() -> None:
+        ctx = _context(db, second, _Listening())
+        try:
+            async def procedure() -> None:
+                for i in range(12):
+                    await ctx.point(f"p{i}", _measured(float(i)))
+
+            task = asyncio.ensure_future(procedure())
+            await asyncio.sleep(0.1)
+            assert not task.done() and ctx.store.pending == 10  # all queued, none in flight
+            held[0].set()  # the first commit ends; the second (its 10 points) is held
+            for _ in range(400):
+                await asyncio.sleep(0.005)
+                if ctx.store.pending > 10:
+                    break
+            assert ctx.store.pending > 10, "it waited for its own points' commit"
+            assert writer.commits == 1
+            held[1].set()
+            await task
+            await ctx.durable()
+        finally:
+            ctx.close()
+
+    asyncio.run(run())
+    with db.session() as s:
+        assert list(repo.completed_points(s, second)) == [f"p{i}" for i in range(12)]
+
+
+def _hold_commits_in_turn(monkeypatch: pytest.MonkeyPatch, n: int) -> list[threading.Event]:
+    """The writer's first ``n`` commits each wait until their event is set."""
+    events = [threading.Event() for _ in range(n)]
+    real = repo.record_points
+    calls = itertools.count()
+
+    def held(conn: Any, items: Any, **kw: Any) -> list[int]:
+        i = next(calls)
+        if i < n:
+            events[i].wait(20)
+        return real(conn, items, **kw)
+
+    monkeypatch.setattr(repo, "record_points", held)
+    return events

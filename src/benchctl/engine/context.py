@@ -253,13 +253,23 @@ class RunContext:
         return data
 
     async def _catch_up(self) -> None:
-        """Wait until the oldest point not yet committed is: in the loop, woken by the commit
-        itself (see _take_arrived), not by a thread waiting for it."""
+        """Wait until the oldest point not yet committed is, or the commit under way ends,
+        whichever comes first (the next point checks again): in the loop, woken by the
+        writer (see _take_arrived), not by a thread waiting for it."""
         ticket = self.store.oldest()
         if ticket is None or ticket.durable is not None or self._loop is None:
             return
         done = self._loop.create_future()
         self._awaited = (ticket, done)
+        # Or once the commit under way ends: the writer has then taken what was waiting, and
+        # there is room again (a run whose oldest point is still queued need not wait for
+        # two commits).
+        loop = self._loop
+
+        def commit_ended() -> None:
+            loop.call_soon_threadsafe(_settle, done)
+
+        self.store.writer.after_commit(commit_ended)
         try:
             await done
         finally:
@@ -409,6 +419,11 @@ class RunContext:
     def set_results(self, results: list[dict[str, Any]], verdict: str | None) -> None:
         self.results = results
         self.verdict = verdict
+
+
+def _settle(done: asyncio.Future[None]) -> None:
+    if not done.done():
+        done.set_result(None)
 
 
 def _named(value: Any, name: str) -> Any:

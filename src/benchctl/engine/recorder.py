@@ -107,6 +107,9 @@ class PointWriter:
         #: points the next commit takes (see COMMIT_BUDGET_S).
         self.seconds_per_point: float | None = None
         self.group_limit = 128
+        #: Called (in the writer's thread) once the commit under way ends: runs waiting for
+        #: room in the queue go on then, not only when a point of their own is committed.
+        self._after_commit: list[Callable[[], None]] = []
 
     def drain(self, timeout: float) -> bool:
         """Wait until every point handed over is written (or ``timeout`` passes)."""
@@ -128,6 +131,18 @@ class PointWriter:
             except IndexError:
                 return 0.0
         return time.perf_counter() - since
+
+    def after_commit(self, call: Callable[[], None]) -> None:
+        """Have ``call`` called once the commit under way (or the next one) ends."""
+        with self._cond:
+            self._after_commit.append(call)
+        if not self._writing and not self._queue:  # nothing under way: at once
+            with self._cond:
+                if call in self._after_commit:
+                    self._after_commit.remove(call)
+                else:
+                    return
+            call()
 
     def backlogged(self) -> bool:
         """Whether a commit's worth of points (or more) is waiting behind the one under way:
@@ -192,6 +207,10 @@ class PointWriter:
                     self._writing = False
                     self._inflight_since = None
                     self._cond.notify_all()
+                    waiting, self._after_commit = self._after_commit, []
+                for call in waiting:
+                    with contextlib.suppress(Exception):  # its loop may be closed
+                        call()
             # Not kept while idle: the tickets hold their runs (and the garbage collector's
             # full passes scan whatever is kept).
             del group
