@@ -3,7 +3,7 @@
 benchctl's side is the engine's own write path: a run's ``RunContext.point`` hands each point
 with its readings (reference and DUT, with their raw replies) to the ``RunRecorder``, whose
 point writer (a thread per database) commits the points waiting, as many as it commits in about
-30 ms at the database's recent pace, with their audit events and row digests; as the runner
+25 ms at the database's recent pace, with their audit events and row digests; as the runner
 does, each run holds the heap frozen for the garbage collector (``engine/heap.py``). A reading
 is durable when the commit that carries it returns; its latency is measured from its hand-over
 to that moment, and the run ends, as the runner ends one, only once every point is committed.

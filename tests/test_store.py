@@ -1392,7 +1392,7 @@ def test_the_writer_sizes_its_commits_to_the_database_s_pace(db: Database) -> No
     writer.seconds_per_point, writer.group_limit = None, 128
     writer._paced(rec.MIN_GROUP - 1, 10.0)  # small and slow: not learnt from
     assert writer.seconds_per_point is None and writer.group_limit == 128
-    writer._paced(100, 0.1)  # 1 ms a point: 30 of them in 30 ms, so the floor
+    writer._paced(100, 0.1)  # 1 ms a point: 25 of them in 25 ms, so the floor
     assert writer.seconds_per_point == pytest.approx(0.001)
     assert writer.group_limit == max(rec.MIN_GROUP, int(rec.COMMIT_BUDGET_S / 0.001))
     for _ in range(30):  # the database got fast (10 µs a point): the ceiling
