@@ -102,3 +102,88 @@ def test_resume_refuses_a_completed_run(bench_dir: Path, simulation: Any) -> Non
                  f"sqlite:///{bench_dir / 'bench.db'}")
     assert r.returncode == 2
     assert "run 1 is completed" in r.stderr
+
+
+def _aborted_after_a_point(bench_dir: Path, simulation: Any, **start: Any) -> tuple[Any, Any]:
+    """A balance run started in this process and aborted after its first point: (the run's
+    outcome, the options to resume it with)."""
+    from benchctl.config import load_bench
+    from benchctl.engine.operators import SimulatedOperator
+    from benchctl.engine.runner import RunOptions, start_run
+    from benchctl.store import open_database
+
+    bench = load_bench(bench_dir / "bench.toml")
+    db = open_database(bench.database)
+    contexts: list[Any] = []
+
+    def listener(event: dict[str, Any]) -> None:
+        if event.get("event") == "point" and contexts:
+            contexts[0].request_abort()
+
+    def options() -> Any:
+        return RunOptions(bench=bench, operator=SimulatedOperator(simulation.control_address),
+                          db=db, speed=100.0, handle_signals=False, listeners=[listener],
+                          on_context=contexts.append)
+
+    outcome = start_run("nawi_balance", str(bench_dir / "dut.toml"), "calibrate",
+                        ["loads=5,6200", "rep_n=2"], options(), **start)
+    assert outcome.state == "aborted", outcome.message
+    contexts.clear()
+    listener_off = RunOptions(bench=bench, operator=SimulatedOperator(
+        simulation.control_address), db=db, speed=100.0, handle_signals=False)
+    return outcome, listener_off
+
+
+def _weights_due_on(opts: Any) -> Any:
+    from sqlalchemy import select
+
+    from benchctl.store.models import ReferenceCertificate
+
+    with opts.db.session() as s:
+        return s.scalars(select(ReferenceCertificate.due_on)).one()
+
+
+def test_resume_refuses_a_reference_that_fell_due_since_the_run_started(
+        bench_dir: Path, simulation: Any) -> None:
+    """ISO/IEC 17025 6.4: the rest of the run would be measured with weights whose certificate
+    is past due. The points taken while it was valid stay; the run goes on once it may."""
+    import datetime as dt
+
+    from benchctl.engine.runner import resume_run
+    from benchctl.errors import BenchctlError
+
+    outcome, opts = _aborted_after_a_point(bench_dir, simulation)
+    due = _weights_due_on(opts)
+    with pytest.raises(BenchctlError) as refused:
+        resume_run(outcome.run_id, opts, today=due + dt.timedelta(days=3))
+    assert f"run {outcome.run_id} cannot be resumed" in str(refused.value)
+    assert "KLC-2025-0412" in str(refused.value) and due.isoformat() in str(refused.value)
+    assert "points taken before stay recorded" in (refused.value.detail or "")
+    with opts.db.session() as s:  # refused before anything changed: still resumable
+        from benchctl.store import repository as repo
+
+        assert repo.get_run(s, outcome.run_id).state == "aborted"
+    resumed = resume_run(outcome.run_id, opts, today=due)  # the due date is the last day
+    assert resumed.state == "completed", resumed.message
+    opts.db.dispose()
+
+
+def test_resume_keeps_an_override_given_when_the_run_started(bench_dir: Path,
+                                                             simulation: Any) -> None:
+    """Weights already past due when the run started, used on a recorded override: resuming
+    later does not refuse them again (the decision on record covers them)."""
+    import datetime as dt
+
+    from benchhelp import WEIGHTS
+
+    from benchctl.engine.runner import resume_run
+
+    (bench_dir / "weights.toml").write_text(
+        WEIGHTS.replace('due = "2027-12-01"', 'due = "2026-01-10"'), encoding="utf-8")
+    outcome, opts = _aborted_after_a_point(
+        bench_dir, simulation,
+        override_reason="re-calibration booked; weights checked against the working set")
+    assert _weights_due_on(opts) == dt.date(2026, 1, 10)
+    resumed = resume_run(outcome.run_id, opts, today=dt.date.today() + dt.timedelta(days=5))
+    assert resumed.state == "completed", resumed.message
+    opts.db.dispose()

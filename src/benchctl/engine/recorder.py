@@ -135,16 +135,14 @@ class PointWriter:
         return time.perf_counter() - since
 
     def after_commit(self, call: Callable[[], None]) -> None:
-        """Have ``call`` called once the commit under way (or the next one) ends."""
+        """Have ``call`` called once the commit under way (or the one about to start) ends;
+        at once if there is none. (The writer sets and clears ``_writing`` under ``_cond``,
+        and takes the calls when it clears it.)"""
         with self._cond:
-            self._after_commit.append(call)
-        if not self._writing and not self._queue:  # nothing under way: at once
-            with self._cond:
-                if call in self._after_commit:
-                    self._after_commit.remove(call)
-                else:
-                    return
-            call()
+            if self._writing or self._queue:
+                self._after_commit.append(call)
+                return
+        call()
 
     def backlogged(self) -> bool:
         """Whether a commit's worth of points (or more) is waiting behind the one under way:

@@ -452,10 +452,11 @@ def prepare_resume(db: Any, run_id: int, bench_path: str | None = None
     return bench, params
 
 
-def resume_run(run_id: int, opts: RunOptions) -> RunOutcome:
+def resume_run(run_id: int, opts: RunOptions, *, today: dt.date | None = None) -> RunOutcome:
     from ..store import repository as repo
 
     library.configure(opts.bench.library)
+    today = today or dt.date.today()
     with opts.db.session() as s:
         run = repo.get_run(s, run_id)
         if run is None:
@@ -473,6 +474,7 @@ def resume_run(run_id: int, opts: RunOptions) -> RunOutcome:
         params = {k: v for k, v in (run.params or {}).items() if not k.startswith("_")}
         dut = dut_from_asset(run.dut)
         refs = {r.role: (r.certificate_id, r.role) for r in run.references}
+        _check_still_fit(run, today)
         done = {key: dict(p.data) for key, p in repo.completed_points(s, run_id).items()}
         repo.set_run_state(s, run_id, RunState.RUNNING, f"resumed by pid {os.getpid()}")
         repo.claim_run(s, run_id, socket.gethostname(), os.getpid())
@@ -484,6 +486,27 @@ def resume_run(run_id: int, opts: RunOptions) -> RunOutcome:
             detail="restore the procedure file the run used, or start a new run")
     ref_objects = load_reference_objects(opts.db, refs)
     return asyncio.run(_execute(run_id, procedure, dut, mode, params, ref_objects, opts, done))
+
+
+def _check_still_fit(run: Any, today: dt.date) -> None:
+    """A run goes on only with references still fit for use (ISO/IEC 17025 6.4): one whose
+    certificate fell due since the run started is refused. (One already past due when the run
+    started was used on a recorded override: that decision still stands. The range of use
+    cannot have changed: same certificate, same parameters.)"""
+    from ..records import fitness
+
+    started = run.started_at.astimezone().date()  # the local day, as start_run judged it
+    for ref in run.references:
+        cert = ref.certificate
+        reason = fitness.due_reason(cert.due_on, today)
+        if reason is None or fitness.due_reason(cert.due_on, started) is not None:
+            continue
+        raise BenchctlError(
+            f"run {run.id} cannot be resumed: reference {cert.asset_id} (certificate "
+            f"{cert.number}, {ref.role}) {reason.text()}",
+            detail=f"the {len(run.points)} points taken before stay recorded, taken while the "
+                   "certificate was valid; the rest must be measured in a new run with a "
+                   "current certificate (benchctl cert add ...)")
 
 
 def _owner_alive(host: str | None, pid: int | None) -> bool:
