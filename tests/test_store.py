@@ -15,7 +15,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -1221,6 +1221,32 @@ def _measured(value: float) -> Callable[[], Any]:
     return measure
 
 
+def _run_points(db: Database, run_id: int, points: int,
+                while_running: Callable[[Any, Any], Awaitable[None]],
+                measure: Callable[[int], Callable[[], Any]] = lambda i: _measured(float(i)),
+                ) -> None:
+    """A procedure of ``points`` points (p0, p1, ...) in a run context: ``while_running(ctx,
+    task)`` looks at it as it goes (with the writer held) and lets the writer go; the run
+    then ends, as the runner ends one, once every point is committed."""
+    import asyncio
+
+    async def run() -> None:
+        ctx = _context(db, run_id, _Listening())
+        try:
+            async def procedure() -> None:
+                for i in range(points):
+                    await ctx.point(f"p{i}", measure(i))
+
+            task = asyncio.ensure_future(procedure())
+            await while_running(ctx, task)
+            await task
+            await ctx.durable()
+        finally:
+            ctx.close()
+
+    asyncio.run(run())
+
+
 def test_a_point_is_shown_and_the_operator_asked_only_once_it_is_committed(
         db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     """The procedure goes on while its point is written, but nobody sees the point, and the
@@ -1290,25 +1316,14 @@ def test_a_procedure_ahead_of_the_writer_waits_for_it(db: Database,
     release = _hold_commits(monkeypatch)
     total = MAX_PENDING + 40
 
-    async def run() -> None:
-        ctx = _context(db, run_id, _Listening())
-        try:
-            async def procedure() -> None:
-                for i in range(total):
-                    await ctx.point(f"p{i}", _measured(float(i)))
+    async def while_running(ctx: Any, task: Any) -> None:
+        await asyncio.sleep(0.3)
+        assert not task.done()
+        assert 1 <= ctx.store.pending <= MAX_PENDING
+        assert ctx.store.behind() > AHEAD_AT_MOST_S
+        release.set()
 
-            task = asyncio.ensure_future(procedure())
-            await asyncio.sleep(0.3)
-            assert not task.done()
-            assert 1 <= ctx.store.pending <= MAX_PENDING
-            assert ctx.store.behind() > AHEAD_AT_MOST_S
-            release.set()
-            await task
-            await ctx.durable()
-        finally:
-            ctx.close()
-
-    asyncio.run(run())
+    _run_points(db, run_id, total, while_running)
     with db.session() as s:
         assert list(repo.completed_points(s, run_id)) == [f"p{i}" for i in range(total)]
     assert _verify(db) == (True, None)
@@ -1326,30 +1341,22 @@ def test_a_procedure_goes_no_further_than_its_record_allows(
     run_id = seed(db)
     release = _hold_commits(monkeypatch)
 
-    async def run() -> None:
-        ctx = _context(db, run_id, _Listening())
-        try:
-            async def procedure() -> None:
-                for i in range(40):
-                    async def measure(i: int = i) -> tuple[dict[str, Any], list[Reading]]:
-                        await asyncio.sleep(0.02)
-                        return {"i": i}, [reading(float(i))]
+    def slowly(i: int) -> Callable[[], Any]:
+        async def measure() -> tuple[dict[str, Any], list[Reading]]:
+            await asyncio.sleep(0.02)
+            return {"i": i}, [reading(float(i))]
 
-                    await ctx.point(f"p{i}", measure)
+        return measure
 
-            task = asyncio.ensure_future(procedure())
-            await asyncio.sleep(0.5)
-            assert not task.done()
-            # A point every 20 ms (or slower): the one handed over first, those within 50 ms
-            # of it, and the one that found it older than that.
-            assert 1 <= ctx.store.pending <= int(AHEAD_AT_MOST_S / 0.02) + 2 < MAX_PENDING
-            release.set()
-            await task
-            await ctx.durable()
-        finally:
-            ctx.close()
+    async def while_running(ctx: Any, task: Any) -> None:
+        await asyncio.sleep(0.5)
+        assert not task.done()
+        # A point every 20 ms (or slower): the one handed over first, those within 50 ms of
+        # it, and the one that found it older than that.
+        assert 1 <= ctx.store.pending <= int(AHEAD_AT_MOST_S / 0.02) + 2 < MAX_PENDING
+        release.set()
 
-    asyncio.run(run())
+    _run_points(db, run_id, 40, while_running, slowly)
     with db.session() as s:
         assert len(repo.completed_points(s, run_id)) == 40
 
@@ -1436,31 +1443,20 @@ def test_a_run_waits_while_a_commit_s_worth_is_waiting(
     writer = RunRecorder(db).writer
     monkeypatch.setattr(writer, "group_limit", 20)
 
-    async def run() -> None:
-        ctx = _context(db, run_id, _Listening())
-        try:
-            async def procedure() -> None:
-                for i in range(60):
-                    await ctx.point(f"p{i}", _measured(float(i)))
+    async def while_running(ctx: Any, task: Any) -> None:
+        for _ in range(200):
+            await asyncio.sleep(0.005)
+            if ctx.store.pending > 1 and ctx.store.must_catch_up():
+                break
+        await asyncio.sleep(0.02)  # it does not go on
+        assert not task.done()
+        assert ctx.store.behind() < 1.0  # (not the age rule: the clock hardly moved)
+        # It handed over a commit's worth and waited for the first of them (the writer then
+        # took them all into the commit it is held in).
+        assert ctx.store.pending == writer.group_limit
+        release.set()
 
-            task = asyncio.ensure_future(procedure())
-            for _ in range(200):
-                await asyncio.sleep(0.005)
-                if ctx.store.pending > 1 and ctx.store.must_catch_up():
-                    break
-            await asyncio.sleep(0.02)  # it does not go on
-            assert not task.done()
-            assert ctx.store.behind() < 1.0  # (not the age rule: the clock hardly moved)
-            # It handed over a commit's worth and waited for the first of them (the writer
-            # then took them all into the commit it is held in).
-            assert ctx.store.pending == writer.group_limit
-            release.set()
-            await task
-            await ctx.durable()
-        finally:
-            ctx.close()
-
-    asyncio.run(run())
+    _run_points(db, run_id, 60, while_running)
     with db.session() as s:
         assert list(repo.completed_points(s, run_id)) == [f"p{i}" for i in range(60)]
 
@@ -1569,30 +1565,19 @@ def test_a_run_waiting_for_room_goes_on_when_the_commit_under_way_ends(
     while writer._queue:
         time.sleep(0.001)
 
-    async def run() -> None:
-        ctx = _context(db, second, _Listening())
-        try:
-            async def procedure() -> None:
-                for i in range(12):
-                    await ctx.point(f"p{i}", _measured(float(i)))
+    async def while_running(ctx: Any, task: Any) -> None:
+        await asyncio.sleep(0.1)
+        assert not task.done() and ctx.store.pending == 10  # all queued, none in flight
+        held[0].set()  # the first commit ends; the second (its 10 points) is held
+        for _ in range(400):
+            await asyncio.sleep(0.005)
+            if ctx.store.pending > 10:
+                break
+        assert ctx.store.pending > 10, "it waited for its own points' commit"
+        assert writer.commits == 1
+        held[1].set()
 
-            task = asyncio.ensure_future(procedure())
-            await asyncio.sleep(0.1)
-            assert not task.done() and ctx.store.pending == 10  # all queued, none in flight
-            held[0].set()  # the first commit ends; the second (its 10 points) is held
-            for _ in range(400):
-                await asyncio.sleep(0.005)
-                if ctx.store.pending > 10:
-                    break
-            assert ctx.store.pending > 10, "it waited for its own points' commit"
-            assert writer.commits == 1
-            held[1].set()
-            await task
-            await ctx.durable()
-        finally:
-            ctx.close()
-
-    asyncio.run(run())
+    _run_points(db, second, 12, while_running)
     with db.session() as s:
         assert list(repo.completed_points(s, second)) == [f"p{i}" for i in range(12)]
 
