@@ -1448,12 +1448,18 @@ def test_a_run_waits_while_a_commit_s_worth_is_waiting(
             await asyncio.sleep(0.005)
             if ctx.store.pending > 1 and ctx.store.must_catch_up():
                 break
+        # Once the writer took what it could into the commit it is held in, the procedure
+        # queued a commit's worth behind it, and stops there.
+        for _ in range(200):
+            await asyncio.sleep(0.005)
+            if len(writer._queue) >= writer.group_limit:
+                break
+        pending = ctx.store.pending
         await asyncio.sleep(0.02)  # it does not go on
-        assert not task.done()
+        assert not task.done() and ctx.store.pending == pending
         assert ctx.store.behind() < 1.0  # (not the age rule: the clock hardly moved)
-        # It handed over a commit's worth and waited for the first of them (the writer then
-        # took them all into the commit it is held in).
-        assert ctx.store.pending == writer.group_limit
+        assert len(writer._queue) == writer.group_limit
+        assert pending <= 2 * writer.group_limit  # the commit held takes a commit's worth
         release.set()
 
     _run_points(db, run_id, 60, while_running)
@@ -1514,26 +1520,49 @@ def test_the_writer_keeps_no_points_while_idle(db: Database) -> None:
     assert writer._thread is not None  # still running, idle: it kept nothing
 
 
+def test_an_idle_writer_is_not_ended_by_a_wake_up_without_a_point(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writer's thread ends after IDLE_S with nothing to write, not at the first time
+    its condition is notified (drain, recorders and runs wait on it too)."""
+    from benchctl.engine import recorder as rec
+
+    monkeypatch.setattr(rec, "IDLE_S", 0.5)
+    run_id = seed(db)
+    recorder = RunRecorder(db)
+    recorder.record_point(run_id, "a", {}, [reading(1.0)], {})
+    writer = recorder.writer
+    assert writer.drain(10)
+    thread = writer._thread
+    assert thread is not None
+    for _ in range(20):  # woken for 0.1 s, well inside IDLE_S
+        with writer._cond:
+            writer._cond.notify_all()
+        time.sleep(0.005)
+    assert writer._thread is thread and thread.is_alive()
+    thread.join(5)  # then, left alone, it ends
+    assert writer._thread is None and not thread.is_alive()
+
+
 def gc_collect() -> None:
     import gc
 
     gc.collect()
 
 
-def test_after_commit_calls_once_the_commit_under_way_ends(
+def test_when_room_calls_once_the_writer_takes_the_queue_or_a_commit_ends(
         db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     run_id = seed(db)
     recorder = RunRecorder(db)
     writer = recorder.writer
     assert writer.drain(10)
     called: list[str] = []
-    writer.after_commit(lambda: called.append("idle"))  # nothing under way: at once
+    writer.when_room(lambda: called.append("idle"))  # nothing under way: at once
     assert called == ["idle"]
     release = _hold_commits(monkeypatch)
     recorder.submit_point(run_id, "a", {}, [reading(1.0)], {})
     while writer._queue:
         time.sleep(0.001)
-    writer.after_commit(lambda: called.append("after a"))
+    writer.when_room(lambda: called.append("after a"))
     time.sleep(0.05)
     assert called == ["idle"]  # the commit of "a" is held
     release.set()

@@ -248,28 +248,32 @@ class RunContext:
         self._seq += 1
         self.done[key] = data
         # The writer is behind (a slow disk, a busy server): let it catch up.
-        if self.store.must_catch_up():
+        while self.store.must_catch_up():
             await self._catch_up()
         return data
 
     async def _catch_up(self) -> None:
-        """Wait until the oldest point not yet committed is, or the commit under way ends,
-        whichever comes first (the next point checks again): in the loop, woken by the
-        writer (see _take_arrived), not by a thread waiting for it."""
+        """Wait until the oldest point not yet committed is, or the writer makes room (it
+        takes the points queued, or a commit ends), whichever comes first (the caller checks
+        again): in the loop, woken by the writer (see _take_arrived), not by a thread waiting
+        for it."""
         ticket = self.store.oldest()
         if ticket is None or ticket.durable is not None or self._loop is None:
+            await asyncio.sleep(0)  # being finished this moment: the writer's thread goes on
             return
         done = self._loop.create_future()
         self._awaited = (ticket, done)
-        # Or once the commit under way ends: the writer has then taken what was waiting, and
-        # there is room again (a run whose oldest point is still queued need not wait for
-        # two commits).
+        # Or once the writer takes what was waiting (when the commit under way ends), and
+        # there is room again: a run whose oldest point is still queued need not wait for
+        # two commits.
         loop = self._loop
 
-        def commit_ended() -> None:
+        def room_made() -> None:
             loop.call_soon_threadsafe(_settle, done)
 
-        self.store.writer.after_commit(commit_ended)
+        self.store.writer.when_room(room_made)
+        if not self.store.must_catch_up():  # the writer made room before we listened
+            _settle(done)
         try:
             await done
         finally:

@@ -446,6 +446,15 @@ class _HotSQL:
             "id", "at", "actor", "action", "entity", "entity_id", "after", "prev_hash",
             "hash"], ("after",))
         self.touch_run = f"UPDATE runs SET updated_at = {mark} WHERE id = {mark}"
+        #: PostgreSQL: the columns' types, for a binary COPY (the server parses no text, and
+        #: psycopg's binary dumpers cost half the client's CPU). The points' data is already
+        #: JSON text, and the binary form of json is its text: so it goes as text (psycopg's
+        #: json dumper would encode the text again, as a JSON string).
+        self.copy_types = {
+            self.insert_point: ["int4", "int4", "varchar", "int4", "text", "timestamptz"],
+            self.insert_reading: ["int4", "int4", "int4", "varchar", "varchar", "varchar",
+                                  "float8", "varchar", "bool", "timestamptz", "bytea"],
+        }
         dbapi = dialect.loaded_dbapi
         self.dbapi_error: type[Exception] = dbapi.Error
 
@@ -496,15 +505,22 @@ class _HotSQL:
         each one; with the run's event loop busy in the other thread, getting it back can take
         a switch interval (5 ms) per row.
 
-        PostgreSQL: as one COPY. psycopg's ``executemany`` costs about as much Python per row
-        as the rest of the point (measured: 70–110 µs of CPU per point against 40–55 with
-        COPY); a multi-row INSERT was slower still."""
+        PostgreSQL: as one COPY, binary. psycopg's ``executemany`` costs about as much Python
+        per row as the rest of the point (measured: 70–110 µs of CPU per point against 40–55
+        with COPY); a multi-row INSERT was slower still; a binary COPY took 13 % less time
+        than a text one (230 points, 460 readings: 7.1 ms against 8.2), and half the
+        client's CPU."""
         if len(rows) < 2:
             self.executemany(cur, statement, rows)
             return
         head, _, one = statement.partition(" VALUES ")
         if not self.sqlite:
-            with cur.copy(f"{head.replace('INSERT INTO', 'COPY', 1)} FROM STDIN") as copy:
+            types = self.copy_types.get(statement)
+            binary = " (FORMAT BINARY)" if types else ""
+            with cur.copy(f"{head.replace('INSERT INTO', 'COPY', 1)} FROM STDIN{binary}"
+                          ) as copy:
+                if types:
+                    copy.set_types(types)
                 for row in rows:
                     copy.write_row(row)
             return
