@@ -12,9 +12,12 @@ import datetime as dt
 import json
 from collections.abc import Callable
 
+import pytest
 from dbhelp import sql, sql_time
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
 
+from benchctl.errors import StoreError
 from benchctl.records import approval
 from benchctl.store import Database, open_database
 from benchctl.store import repository as repo
@@ -154,5 +157,56 @@ def test_fresh_database_has_no_baseline_event(make_url: Callable[..., str]) -> N
         with db.session() as s:
             assert repo.audit_events(s) == []
             assert repo.verify_audit(s) == (True, None)
+    finally:
+        db.dispose()
+
+
+def _second_run_of_0001(db: Database) -> None:
+    """Another run of run 1's kind, with a point of its own (id 2)."""
+    t = sql_time(db, dt.datetime(2025, 11, 4, 2, 0, tzinfo=dt.UTC))
+    sql(db, "INSERT INTO runs (id, procedure_version_id, dut_asset_id, mode, params, "
+            "decision_rule, state, bench, operator_kind, started_at, updated_at, environment, "
+            "host, pid, revision) VALUES (2, 1, 'BAL-1', 'calibrate', '{}', 'simple', "
+            "'completed', 'Bench', 'sim', :t, :t, '{}', 'h', 1, 1)", t=t)
+    sql(db, "INSERT INTO points (id, run_id, key, seq, data, created_at) "
+            "VALUES (2, 2, 'weighing.up.100g', 1, '{}', :t)", t=t)
+
+
+def _reading_sql(reading_id: int, run_id: int, point_id: int | None) -> str:
+    point = "NULL" if point_id is None else str(point_id)
+    return ("INSERT INTO readings (id, run_id, point_id, point_key, instrument, role, value, "
+            f"unit, stable, taken_at, raw) VALUES ({reading_id}, {run_id}, {point}, "
+            "'weighing.up.100g', 'balance', 'dut', 100.02, 'g', TRUE, :t, :raw)")
+
+
+def test_0003_ties_each_reading_to_its_points_run(make_url: Callable[..., str]) -> None:
+    """From 0003 a reading's (point, run) must be a point of that run: the two single foreign
+    keys of 0001 let a reading name run 2 and a point of run 1."""
+    db = open_database(make_url(migrated=False), upgrade=False)
+    try:
+        db.upgrade("0002")
+        _records_of_0001(db)
+        _second_run_of_0001(db)
+        t = sql_time(db, dt.datetime(2025, 11, 4, 2, 0, tzinfo=dt.UTC))
+        sql(db, _reading_sql(2, 2, 2), t=t, raw=b"")  # run 2's own point: fine
+        db.upgrade()
+        assert db.current_revision() == "0003" and db.is_at_head()
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM readings")).scalar() == 2
+        with pytest.raises(IntegrityError):  # run 2, but run 1's point
+            sql(db, _reading_sql(3, 2, 1), t=t, raw=b"")
+        with pytest.raises(IntegrityError):  # no point at all
+            sql(db, _reading_sql(4, 1, None), t=t, raw=b"")
+        sql(db, _reading_sql(5, 1, 1), t=t, raw=b"")  # run 1's point, in run 1
+
+        db.downgrade("0002")  # the single keys again: the mismatch is no longer refused
+        sql(db, _reading_sql(6, 2, 1), t=t, raw=b"")
+        with pytest.raises(StoreError, match=r"cannot upgrade database .*: 1 reading\(s\) have "
+                           r"no point, or a run other than their point's \(first ids: 6\)"):
+            db.upgrade()
+        assert db.current_revision() == "0002"
+        sql(db, "DELETE FROM readings WHERE id = 6")
+        db.upgrade()
+        assert db.is_at_head()
     finally:
         db.dispose()

@@ -87,8 +87,9 @@ TAMPER: dict[str, dict[str, str]] = {
         "update": "UPDATE readings SET value = 2000.0 "
                   "WHERE instrument = 'balance' AND point_key = 'p1'",
         "delete": "DELETE FROM readings WHERE point_key = 'p2'",
-        "insert": "INSERT INTO readings (id, run_id, point_key, instrument, role, value, unit, "
-                  "stable, taken_at, raw) VALUES (99, :run, 'p1', 'balance', 'dut', 1.0, 'g', "
+        "insert": "INSERT INTO readings (id, run_id, point_id, point_key, instrument, role, "
+                  "value, unit, stable, taken_at, raw) VALUES (99, :run, (SELECT id FROM points "
+                  "WHERE run_id = :run AND key = 'p1'), 'p1', 'balance', 'dut', 1.0, 'g', "
                   "TRUE, :t, :raw)",
     },
     "results": {

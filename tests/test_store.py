@@ -1435,11 +1435,14 @@ def test_a_run_waits_while_a_commit_s_worth_is_waiting(
         db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     """Back-pressure by the writer's queue: with the writer held, a fast procedure stops
     handing over once a commit's worth (group_limit) waits behind the commit under way, long
-    before AHEAD_AT_MOST_S or MAX_PENDING would stop it."""
+    before MAX_PENDING would stop it (the age rule is set aside here)."""
     import asyncio
+
+    from benchctl.engine import recorder as rec
 
     run_id = seed(db)
     release = _hold_commits(monkeypatch)
+    monkeypatch.setattr(rec, "AHEAD_AT_MOST_S", 60.0)  # the queue's rule alone, here
     writer = RunRecorder(db).writer
     monkeypatch.setattr(writer, "group_limit", 20)
 
@@ -1457,7 +1460,6 @@ def test_a_run_waits_while_a_commit_s_worth_is_waiting(
         pending = ctx.store.pending
         await asyncio.sleep(0.02)  # it does not go on
         assert not task.done() and ctx.store.pending == pending
-        assert ctx.store.behind() < 1.0  # (not the age rule: the clock hardly moved)
         assert len(writer._queue) == writer.group_limit
         assert pending <= 2 * writer.group_limit  # the commit held takes a commit's worth
         release.set()

@@ -250,6 +250,8 @@ class Database:
                 f"cannot {direction} database {self.url_masked}: {e}",
                 detail="the database may have been written by a newer benchctl",
             ) from e
+        except RuntimeError as e:  # a migration refused what it found (it says what)
+            raise StoreError(f"cannot {direction} database {self.url_masked}: {e}") from e
         except DBAPIError as e:
             raise StoreError(
                 f"cannot {direction} database {self.url_masked}: {_reason(e, self.url)}",

@@ -27,6 +27,7 @@ from sqlalchemy import (
     Dialect,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -277,7 +278,10 @@ class Run(Base):
         back_populates="run", order_by="RunReference.certificate_id"
     )
     points: Mapped[list[Point]] = relationship(back_populates="run", order_by="Point.seq")
-    readings: Mapped[list[Reading]] = relationship(back_populates="run", order_by="Reading.id")
+    #: Through their points (a reading's run is its point's; no foreign key of its own).
+    readings: Mapped[list[Reading]] = relationship(
+        primaryjoin="Run.id == foreign(Reading.run_id)", viewonly=True, order_by="Reading.id"
+    )
     results: Mapped[list[Result]] = relationship(
         back_populates="run", order_by=lambda: (Result.key, Result.revision)
     )
@@ -310,7 +314,12 @@ class Point(Base):
     """One completed point of a run, committed the moment it was taken."""
 
     __tablename__ = "points"
-    __table_args__ = (UniqueConstraint("run_id", "key"), UniqueConstraint("run_id", "seq"))
+    __table_args__ = (
+        UniqueConstraint("run_id", "key"),
+        UniqueConstraint("run_id", "seq"),
+        # What a reading's foreign key refers to: its point, in its run.
+        Index("uq_points_id_run_id", "id", "run_id", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
@@ -332,11 +341,16 @@ class Reading(Base):
     """One value from one instrument, with the raw bytes it came from."""
 
     __tablename__ = "readings"
-    __table_args__ = (Index("ix_readings_run_id_point_key", "run_id", "point_key"),)
+    __table_args__ = (
+        Index("ix_readings_run_id_point_key", "run_id", "point_key"),
+        # A reading belongs to its point's run (migration 0003): one foreign key, checked
+        # once a row, where a key each for the run and the point let them disagree.
+        ForeignKeyConstraint(["point_id", "run_id"], ["points.id", "points.run_id"]),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
-    point_id: Mapped[int | None] = mapped_column(ForeignKey("points.id"), index=True)
+    run_id: Mapped[int] = mapped_column(Integer)
+    point_id: Mapped[int] = mapped_column(Integer, index=True)
     point_key: Mapped[str] = mapped_column(String(200))
     instrument: Mapped[str] = mapped_column(String(100))
     role: Mapped[str] = mapped_column(String(64), default="")
@@ -346,8 +360,10 @@ class Reading(Base):
     taken_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     raw: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
 
-    run: Mapped[Run] = relationship(back_populates="readings")
-    point: Mapped[Point | None] = relationship(back_populates="readings")
+    run: Mapped[Run] = relationship(
+        primaryjoin="foreign(Reading.run_id) == Run.id", viewonly=True
+    )
+    point: Mapped[Point] = relationship(back_populates="readings")
 
     def __repr__(self) -> str:
         return f"Reading({self.point_key!r}, {self.instrument!r}, {self.value} {self.unit})"
