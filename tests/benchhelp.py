@@ -71,3 +71,33 @@ def benchctl(*args: str, timeout: float = 120, check: bool = False, **kw: Any
         raise AssertionError(f"benchctl {' '.join(args)} exited {proc.returncode}\n"
                              f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
     return proc
+
+
+def aborted_after_a_point(bench_dir: Path, simulation: Any, **start: Any) -> tuple[Any, Any]:
+    """A balance run started in this process and aborted after its first point: (the run's
+    outcome, the options to resume it with)."""
+    from benchctl.config import load_bench
+    from benchctl.engine.operators import SimulatedOperator
+    from benchctl.engine.runner import RunOptions, start_run
+    from benchctl.store import open_database
+
+    bench = load_bench(bench_dir / "bench.toml")
+    db = open_database(bench.database)
+    contexts: list[Any] = []
+
+    def listener(event: dict[str, Any]) -> None:
+        if event.get("event") == "point" and contexts:
+            contexts[0].request_abort()
+
+    def options() -> Any:
+        return RunOptions(bench=bench, operator=SimulatedOperator(simulation.control_address),
+                          db=db, speed=100.0, handle_signals=False, listeners=[listener],
+                          on_context=contexts.append)
+
+    outcome = start_run("nawi_balance", str(bench_dir / "dut.toml"), "calibrate",
+                        ["loads=5,6200", "rep_n=2"], options(), **start)
+    assert outcome.state == "aborted", outcome.message
+    contexts.clear()
+    listener_off = RunOptions(bench=bench, operator=SimulatedOperator(
+        simulation.control_address), db=db, speed=100.0, handle_signals=False)
+    return outcome, listener_off

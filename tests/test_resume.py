@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from benchhelp import benchctl
+from benchhelp import aborted_after_a_point, benchctl
 
 
 def _points(db: Path, run_id: int) -> int:
@@ -104,36 +104,6 @@ def test_resume_refuses_a_completed_run(bench_dir: Path, simulation: Any) -> Non
     assert "run 1 is completed" in r.stderr
 
 
-def _aborted_after_a_point(bench_dir: Path, simulation: Any, **start: Any) -> tuple[Any, Any]:
-    """A balance run started in this process and aborted after its first point: (the run's
-    outcome, the options to resume it with)."""
-    from benchctl.config import load_bench
-    from benchctl.engine.operators import SimulatedOperator
-    from benchctl.engine.runner import RunOptions, start_run
-    from benchctl.store import open_database
-
-    bench = load_bench(bench_dir / "bench.toml")
-    db = open_database(bench.database)
-    contexts: list[Any] = []
-
-    def listener(event: dict[str, Any]) -> None:
-        if event.get("event") == "point" and contexts:
-            contexts[0].request_abort()
-
-    def options() -> Any:
-        return RunOptions(bench=bench, operator=SimulatedOperator(simulation.control_address),
-                          db=db, speed=100.0, handle_signals=False, listeners=[listener],
-                          on_context=contexts.append)
-
-    outcome = start_run("nawi_balance", str(bench_dir / "dut.toml"), "calibrate",
-                        ["loads=5,6200", "rep_n=2"], options(), **start)
-    assert outcome.state == "aborted", outcome.message
-    contexts.clear()
-    listener_off = RunOptions(bench=bench, operator=SimulatedOperator(
-        simulation.control_address), db=db, speed=100.0, handle_signals=False)
-    return outcome, listener_off
-
-
 def _weights_due_on(opts: Any) -> Any:
     from sqlalchemy import select
 
@@ -152,7 +122,7 @@ def test_resume_refuses_a_reference_that_fell_due_since_the_run_started(
     from benchctl.engine.runner import resume_run
     from benchctl.errors import BenchctlError
 
-    outcome, opts = _aborted_after_a_point(bench_dir, simulation)
+    outcome, opts = aborted_after_a_point(bench_dir, simulation)
     due = _weights_due_on(opts)
     with pytest.raises(BenchctlError) as refused:
         resume_run(outcome.run_id, opts, today=due + dt.timedelta(days=3))
@@ -180,10 +150,88 @@ def test_resume_keeps_an_override_given_when_the_run_started(bench_dir: Path,
 
     (bench_dir / "weights.toml").write_text(
         WEIGHTS.replace('due = "2027-12-01"', 'due = "2026-01-10"'), encoding="utf-8")
-    outcome, opts = _aborted_after_a_point(
+    outcome, opts = aborted_after_a_point(
         bench_dir, simulation,
         override_reason="re-calibration booked; weights checked against the working set")
     assert _weights_due_on(opts) == dt.date(2026, 1, 10)
     resumed = resume_run(outcome.run_id, opts, today=dt.date.today() + dt.timedelta(days=5))
     assert resumed.state == "completed", resumed.message
     opts.db.dispose()
+
+
+def test_resume_goes_on_with_a_reference_that_fell_due_on_a_recorded_override(
+        bench_dir: Path, simulation: Any) -> None:
+    """The technician may go on with weights whose certificate fell due while the run was
+    stopped, for a stated reason: it is recorded with that reference and in the audit trail
+    (and so printed on the certificate), as an override at the start is."""
+    import datetime as dt
+
+    from benchctl.engine.runner import resume_run
+    from benchctl.records.fitness import FitnessError
+    from benchctl.reports.document import run_document
+    from benchctl.store import repository as repo
+
+    outcome, opts = aborted_after_a_point(bench_dir, simulation)
+    later = _weights_due_on(opts) + dt.timedelta(days=3)
+    with pytest.raises(FitnessError) as refused:  # what the TUI asks a reason for
+        resume_run(outcome.run_id, opts, today=later)
+    assert "--override-reason" in (refused.value.detail or "")
+    reason = "the new certificate is on its way; weights checked against the working set"
+    resumed = resume_run(outcome.run_id, opts, today=later, override_reason=f"  {reason} ")
+    assert resumed.state == "completed", resumed.message
+    with opts.db.session() as s:
+        [override] = repo.run_overrides(s, outcome.run_id)
+        assert override["reason"] == reason
+        due = later - dt.timedelta(days=3)
+        assert override["problem"].startswith(f"was due for recalibration on {due}")
+        assert "valid when the run started on" in override["problem"]
+        [event] = [e for e in repo.audit_events(s) if e.action == "run.override"]
+        assert event.entity_id == str(outcome.run_id)
+        assert event.after["references"][0]["override_reason"] == reason
+        assert repo.verify_audit(s) == (True, None)  # the event vouches for the changed row
+    doc = run_document(opts.db, outcome.run_id)
+    assert [r["override_reason"] for r in doc["references"]] == [reason]
+    opts.db.dispose()
+
+
+def test_resume_command_takes_an_override_reason(bench_dir: Path, simulation: Any) -> None:
+    """``benchctl resume --override-reason``: the command line's way to the same decision.
+    (Two days are made to pass in the database: the run started the day before yesterday, in
+    a process long gone, and its weights fell due yesterday.)"""
+    import datetime as dt
+
+    outcome, opts = aborted_after_a_point(bench_dir, simulation)
+    opts.db.dispose()
+    db = bench_dir / "bench.db"
+    started = (dt.datetime.now(dt.UTC) - dt.timedelta(days=2)).replace(tzinfo=None)
+    yesterday = dt.date.today() - dt.timedelta(days=1)
+    with sqlite3.connect(db) as con:
+        con.execute("UPDATE runs SET started_at = ?, pid = ? WHERE id = ?",
+                    (started.isoformat(" ", "microseconds"), _pid_nobody_has(), outcome.run_id))
+        con.execute("UPDATE reference_certificates SET due_on = ?", (yesterday.isoformat(),))
+    args = ("resume", str(outcome.run_id), "--operator", "sim", "--json", "--db",
+            f"sqlite:///{db}")
+    refused = benchctl(*args)
+    assert refused.returncode == 2
+    assert f"run {outcome.run_id} cannot be resumed (weights)" in refused.stderr
+    assert "--override-reason" in refused.stderr
+    reason = "weights checked against the working set this morning"
+    resumed = benchctl(*args, "--override-reason", reason, check=True)
+    doc = json.loads(resumed.stdout)
+    assert doc["state"] == "completed"
+    assert [r["override_reason"] for r in doc["references"]] == [reason]
+
+
+def _pid_nobody_has() -> int:
+    """A process id no process has now (from the top of the range, where few are)."""
+    import os
+
+    pid = int(Path("/proc/sys/kernel/pid_max").read_text()) - 1
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return pid
+        except PermissionError:
+            pass
+        pid -= 1

@@ -291,6 +291,45 @@ def test_reference_past_due_refused_then_used_with_a_recorded_reason(
     assert doc["performed_by"] == "Nguyễn Văn An"
 
 
+def test_resume_with_a_reference_that_fell_due_asks_a_reason_and_records_it(
+        bench_dir: Path, simulation: Any) -> None:
+    """A run stopped in 2026 is resumed from the TUI on 2028-01-05, after its weights'
+    certificate fell due (2027-12-01): the resume is refused and the TUI asks for a reason,
+    as at the start; with one, the same run goes on and the reason is in its record."""
+    from benchhelp import aborted_after_a_point
+
+    from benchctl.tui.runctl import RunJob
+
+    stopped, opts = aborted_after_a_point(bench_dir, simulation)
+    opts.db.dispose()
+    app = _app(bench_dir, lang="en", today=lambda: dt.date(2028, 1, 5))
+    reason = "new certificate due on 2028-01-20; weights checked against the working set"
+    seen: dict[str, Any] = {}
+
+    async def scenario() -> None:
+        async with app.run_test(size=(140, 40)) as pilot:
+            app.start_run(RunJob("", "", resume_id=stopped.run_id))
+            await wait_for(pilot, lambda: isinstance(app.screen, OverrideReason), "the why")
+
+            def refusal() -> str:
+                return str(app.screen.query_one("#override-text").render())
+
+            await wait_for(pilot, lambda: bool(refusal()), "the refusal to be shown")
+            seen["dialog_text"] = refusal()
+            await type_into(pilot, app.screen.query_one("#override-reason", Input), reason)
+            app.screen.query_one("#override-ok", Button).press()
+            await wait_for(pilot, lambda: app.run_model.state in ("running", "paused"),
+                           "the run to go on")
+            await drive_run(pilot, app, simulation.world)
+
+    asyncio.run(scenario())
+    assert "was due for recalibration on 2027-12-01" in seen["dialog_text"]
+    assert app.run_model.state == "completed", app.run_model.message
+    assert app.run_model.run_id == stopped.run_id
+    doc = run_document(app.db, stopped.run_id)
+    assert doc["references"][0]["override_reason"] == reason
+
+
 def test_performer_chosen_from_the_person_register(bench_dir: Path, simulation: Any) -> None:
     """Once the person register has people, who performs the run is chosen from its active
     operators (a reviewer is not offered); a run is not started without one, and the one

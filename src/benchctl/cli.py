@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--operator", default="terminal", help=operator_help)
     p.add_argument("--bench", default=None, help="bench file (default: the one the run used)")
     p.add_argument("--speed", type=float, default=None)
+    p.add_argument("--override-reason", metavar="TEXT", default=None,
+                   help="go on with a reference whose certificate fell due since the run "
+                        "started, for this reason (recorded, printed on the certificate)")
     _add_db(p)
     p.add_argument("--json", action="store_true")
 

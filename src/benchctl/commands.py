@@ -252,7 +252,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     speed = args.speed or params.get("_speed")
     opts = RunOptions(bench=bench, operator=operator, db=db, speed=speed,
                       listeners=_listeners(args, args.operator))
-    outcome = resume_run(args.run_id, opts)
+    outcome = resume_run(args.run_id, opts, override_reason=args.override_reason)
     return _finish(outcome, db, args, operator)
 
 
@@ -431,7 +431,8 @@ def _run_in_tui(args: argparse.Namespace, resume_id: int | None = None) -> int:
         bench, _params = prepare_resume(db, resume_id, args.bench)
         if not args.db and bench.database_url:
             db = _database(bench.database_url)
-        job = RunJob("", "", resume_id=resume_id)
+        job = RunJob("", "", resume_id=resume_id,
+                     override_reason=getattr(args, "override_reason", None))
     app = _launch_tui(bench, db, args, job)
     run_id = app.run_model.run_id
     if run_id is None:

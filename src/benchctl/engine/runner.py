@@ -452,7 +452,12 @@ def prepare_resume(db: Any, run_id: int, bench_path: str | None = None
     return bench, params
 
 
-def resume_run(run_id: int, opts: RunOptions, *, today: dt.date | None = None) -> RunOutcome:
+def resume_run(run_id: int, opts: RunOptions, *, today: dt.date | None = None,
+               override_reason: str | None = None) -> RunOutcome:
+    """Go on with a stopped run at its first point not recorded. A reference whose
+    certificate fell due since the run started is refused, unless ``override_reason`` is
+    given: then the run records it with that reference and in the audit trail (and the
+    certificate prints it), as ``start_run`` does for one unfit at the start."""
     from ..store import repository as repo
 
     library.configure(opts.bench.library)
@@ -474,8 +479,10 @@ def resume_run(run_id: int, opts: RunOptions, *, today: dt.date | None = None) -
         params = {k: v for k, v in (run.params or {}).items() if not k.startswith("_")}
         dut = dut_from_asset(run.dut)
         refs = {r.role: (r.certificate_id, r.role) for r in run.references}
-        _check_still_fit(run, today)
+        fell_due = _check_still_fit(run, today, override_reason)
         done = {key: dict(p.data) for key, p in repo.completed_points(s, run_id).items()}
+        if fell_due:
+            repo.override_references(s, run_id, fell_due)
         repo.set_run_state(s, run_id, RunState.RUNNING, f"resumed by pid {os.getpid()}")
         repo.claim_run(s, run_id, socket.gethostname(), os.getpid())
     procedure = load_procedure(proc_id)
@@ -488,25 +495,35 @@ def resume_run(run_id: int, opts: RunOptions, *, today: dt.date | None = None) -
     return asyncio.run(_execute(run_id, procedure, dut, mode, params, ref_objects, opts, done))
 
 
-def _check_still_fit(run: Any, today: dt.date) -> None:
+def _check_still_fit(run: Any, today: dt.date, override_reason: str | None = None
+                     ) -> dict[str, tuple[str, str]]:
     """A run goes on only with references still fit for use (ISO/IEC 17025 6.4): one whose
-    certificate fell due since the run started is refused. (One already past due when the run
-    started was used on a recorded override: that decision still stands. The range of use
-    cannot have changed: same certificate, same parameters.)"""
+    certificate fell due since the run started is refused, unless ``override_reason`` is
+    given; then the overrides to record (role -> (reason, what is wrong)). (One already past
+    due when the run started was used on a recorded override: that decision still stands. The
+    range of use cannot have changed: same certificate, same parameters.)"""
     from ..records import fitness
 
+    reason = (override_reason or "").strip()
     started = run.started_at.astimezone().date()  # the local day, as start_run judged it
+    overrides: dict[str, tuple[str, str]] = {}
     for ref in run.references:
         cert = ref.certificate
-        reason = fitness.due_reason(cert.due_on, today)
-        if reason is None or fitness.due_reason(cert.due_on, started) is not None:
+        problem = fitness.due_reason(cert.due_on, today)
+        if problem is None or fitness.due_reason(cert.due_on, started) is not None:
             continue
-        raise BenchctlError(
-            f"run {run.id} cannot be resumed: reference {cert.asset_id} (certificate "
-            f"{cert.number}, {ref.role}) {reason.text()}",
+        if reason:
+            overrides[ref.role] = (reason, f"{problem.text()}; valid when the run started on "
+                                           f"{started.isoformat()}")
+            continue
+        raise fitness.FitnessError(
+            cert.asset_id, cert.number, [problem.text()], [problem],
+            context=f"run {run.id} cannot be resumed ({ref.role}): ",
             detail=f"the {len(run.points)} points taken before stay recorded, taken while the "
-                   "certificate was valid; the rest must be measured in a new run with a "
-                   "current certificate (benchctl cert add ...)")
+                   "certificate was valid; measure the rest in a new run with a current "
+                   "certificate (benchctl cert add ...), or resume with --override-reason TEXT "
+                   "to go on with it anyway (recorded, printed on the certificate)")
+    return overrides
 
 
 def _owner_alive(host: str | None, pid: int | None) -> bool:

@@ -44,15 +44,18 @@ class FitnessError(BenchctlError):
     """A reference standard is unfit for the run: past due or used outside its range."""
 
     def __init__(self, asset_id: str, certificate: str, problems: list[str],
-                 reasons: list[Problem] | None = None) -> None:
+                 reasons: list[Problem] | None = None, *, context: str = "",
+                 detail: str | None = None) -> None:
         self.asset_id = asset_id
         self.certificate = certificate
         self.problems = list(problems)
         self.reasons = list(reasons or [])
         super().__init__(
-            f"reference {asset_id} (certificate {certificate}) {'; '.join(self.problems)}",
-            detail="use another reference, or give --override-reason TEXT to use it anyway "
-                   "(the reason is recorded with the run and printed on the certificate)",
+            f"{context}reference {asset_id} (certificate {certificate}) "
+            f"{'; '.join(self.problems)}",
+            detail=detail or "use another reference, or give --override-reason TEXT to use it "
+                             "anyway (the reason is recorded with the run and printed on the "
+                             "certificate)",
         )
 
     def message_in(self, lang: str) -> str:

@@ -88,6 +88,7 @@ __all__ = [
     "list_runs",
     "lock_records",
     "next_certificate_number",
+    "override_references",
     "prepare_point",
     "read_snapshot",
     "readings_of",
@@ -1469,6 +1470,38 @@ def run_people(s: Session, run_id: int) -> dict[str, Any]:
         "status": status,
         "final": run.approved_at is not None,
     }
+
+
+def override_references(
+    s: Session, run_id: int, overrides: Mapping[str, tuple[str, str]], actor: str | None = None
+) -> None:
+    """Record that the run goes on with references that became unfit while it was stopped
+    (``overrides``: role -> (reason, what is wrong)), on the run's references and in the audit
+    trail, as a run started with an unfit reference records it (``create_run``). A reference
+    already used on an override keeps its first one: that decision stands."""
+    _lock_audit(s)
+    run = s.get(Run, run_id)
+    if run is None:
+        raise StoreError(f"run {run_id} does not exist")
+    refs = {ref.role: ref for ref in run.references}
+    unknown = sorted(set(overrides) - set(refs))
+    if unknown:
+        raise StoreError(f"run {run_id}: override for unknown reference role(s) {unknown}")
+    recorded = []
+    for role, (reason, detail) in sorted(overrides.items()):
+        if not (reason or "").strip():
+            raise StoreError(f"run {run_id}: the override of reference {role} needs a reason")
+        ref = refs[role]
+        if ref.override_reason is not None:
+            continue
+        ref.override_reason, ref.override_detail = reason.strip(), detail
+        recorded.append({"role": role, "certificate_id": ref.certificate_id,
+                         "override_reason": ref.override_reason, "override_detail": detail})
+    if not recorded:
+        return
+    s.flush()
+    append_audit(s, actor or run.performed_by or SYSTEM_ACTOR, "run.override", "run",
+                 str(run_id), None, {"references": recorded})
 
 
 def run_overrides(s: Session, run_id: int) -> list[dict[str, Any]]:

@@ -252,8 +252,7 @@ class BenchApp(App[int]):
                         severity="information" if state == "completed" else "warning")
         elif kind == "refused":
             job = event.get("job")
-            if (event.get("fitness") and isinstance(job, RunJob) and job.resume_id is None
-                    and not job.override_reason):
+            if event.get("fitness") and isinstance(job, RunJob) and not job.override_reason:
                 self.ask_override(job, event.get("messages") or str(event.get("message")))
             else:
                 self.notify(str(event.get("message")), severity="error", timeout=15)
@@ -274,7 +273,8 @@ class BenchApp(App[int]):
 
     def ask_override(self, job: RunJob, refusal: str | Mapping[str, str]) -> None:
         """A reference was refused as unfit: ask for the reason to use it anyway; with one,
-        the same run starts again and records it (as ``run --override-reason``)."""
+        the same run starts (or resumes) again and records it (as ``run --override-reason``,
+        ``resume --override-reason``)."""
 
         def answered(reason: str | None) -> None:
             if reason:

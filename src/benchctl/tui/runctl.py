@@ -391,7 +391,8 @@ class RunController:
                               speed=self.speed, listeners=[self._listener],
                               handle_signals=False, on_context=self._on_context)
             if job.resume_id is not None:
-                outcome = resume_run(job.resume_id, opts)
+                outcome = resume_run(job.resume_id, opts, today=self.today(),
+                                     override_reason=job.override_reason)
             else:
                 outcome = start_run(job.procedure, job.dut, job.mode, list(job.params), opts,
                                     today=self.today(), performed_by=job.performed_by,
