@@ -120,15 +120,22 @@ def test_a_burst_of_bad_lines_then_a_good_answer() -> None:
     assert len([o for o in out if o.get("type") == "request"]) == len(bad)
 
 
-def test_bytes_that_are_not_utf8_do_not_hang_a_run(bench_dir: Path, simulation: Any) -> None:
+@pytest.mark.parametrize("decoding", ["strict", "surrogateescape"])
+def test_bytes_that_are_not_utf8_do_not_hang_a_run(bench_dir: Path, simulation: Any,
+                                                   decoding: str) -> None:
     """A robot writes a Latin-1 byte: the run says so and goes on (or stops cleanly): it never
-    waits for ever on a reader that died."""
+    waits for ever on a reader that died. ``strict`` is how stdin decodes under a UTF-8 locale
+    (vi_VN.UTF-8: one bad byte used to kill the reader thread), ``surrogateescape`` under the
+    C locale."""
+    import os
+
     world = simulation.world
     proc = subprocess.Popen(
         [sys.executable, "-m", "benchctl.cli", "run", "nawi_balance", "--bench",
          str(bench_dir / "bench.toml"), "--dut", str(bench_dir / "dut.toml"), "--operator",
          "stdio-json", "--speed", "100", "--param", "loads=5,6200", "--param", "rep_n=2"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONIOENCODING": f"utf-8:{decoding}"})
     assert proc.stdin and proc.stdout
     complaints = 0
     first = True
