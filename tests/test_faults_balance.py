@@ -28,11 +28,13 @@ def _options(bench_dir: Path, simulation: Any, events: list[dict[str, Any]]) -> 
 
 
 def _inject_when(simulation: Any, key: str, fault: dict[str, Any]):
-    """A listener that injects ``fault`` once point ``key`` has been committed."""
+    """A listener that injects ``fault`` as point ``key`` starts, so that its own reading
+    meets it. (Not at the ``point`` event of the point before: that comes once the point is
+    committed, behind the procedure, which may be measuring a later point by then.)"""
     done = []
 
     def listener(event: dict[str, Any]) -> None:
-        if event.get("event") == "point" and event.get("key") == key and not done:
+        if event.get("event") == "point_started" and event.get("key") == key and not done:
             done.append(True)
             assert simulation.world.apply({"type": "fault", "instrument": "balance",
                                            **fault})["ok"]
@@ -77,7 +79,7 @@ def test_persistent_error_pauses_then_aborts_and_resume_completes(bench_dir: Pat
                                                                    simulation: Any) -> None:
     events: list[dict[str, Any]] = []
     opts = _options(bench_dir, simulation, events)
-    opts.listeners.append(_inject_when(simulation, "eccentricity.centre",
+    opts.listeners.append(_inject_when(simulation, "eccentricity.front_left",
                                        {"mode": "error", "count": 1000}))
     outcome = start_run("nawi_balance", str(bench_dir / "dut.toml"), "verify", SHORT, opts)
     assert outcome.state == "aborted"
@@ -133,8 +135,12 @@ def test_balance_down_pauses_then_continues_when_it_returns(bench_dir: Path,
     old = simulation.servers["balance"]
     restarted: list[Any] = []
 
-    def pull_cable(event: dict[str, Any]) -> None:
-        if event.get("event") == "point" and event.get("key") == "eccentricity.centre":
+    pulled: list[bool] = []
+
+    def pull_cable(event: dict[str, Any]) -> None:  # as the point after the centre starts
+        if event.get("event") == "point_started" and event.get("key") == \
+                "eccentricity.front_left" and not pulled:
+            pulled.append(True)
             old.stop()
 
             def plug_back() -> None:
